@@ -1,0 +1,95 @@
+"""Run environment servers: in the foreground (the CLI) or as child processes (tests, pipeline)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+from typing import Any
+
+from agentgym.child import ChildServer
+from agentgym.errors import AgentGymError
+from agentgym.netutil import free_port
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "AGENTGYM_TOKEN"
+
+
+def check_exposure(host: str, token: str | None) -> None:
+    """Refuse to listen beyond this machine without a bearer token."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback and not token:
+        raise AgentGymError(
+            f"refusing to listen on {host} without a token: pass --token (or set {TOKEN_ENV}) "
+            "so that only your clients can drive this server, or bind to 127.0.0.1"
+        )
+
+
+def run_foreground(
+    env: str,
+    host: str = "127.0.0.1",
+    port: int = 8100,
+    max_sessions: int = 256,
+    ttl: float = 600.0,
+    token: str | None = None,
+    log_level: str = "warning",
+    env_kwargs: dict[str, Any] | None = None,
+) -> None:
+    """Serve one environment with uvicorn in this process until interrupted."""
+    import uvicorn
+
+    from agentgym.registry import load
+    from agentgym.server import create_app
+
+    check_exposure(host, token)
+    env_cls = load(env)
+    kwargs = dict(env_kwargs or {})
+    app = create_app(lambda: env_cls(**kwargs), max_sessions=max_sessions, ttl=ttl, token=token)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, loop="uvloop", http="httptools")
+
+
+class EnvServer(ChildServer):
+    """`with EnvServer("textworld") as s:` then `EnvClient(s.url)`. Runs `agentgym serve` as a child."""
+
+    label = "env-server"
+    startup_timeout = 120.0
+
+    def __init__(
+        self,
+        env: str,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        max_sessions: int = 256,
+        ttl: float = 600.0,
+        token: str | None = None,
+        log_path: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ):
+        super().__init__(log_path)
+        self.env, self.host, self.port = env, host, port or free_port()
+        self.max_sessions, self.ttl, self.token = max_sessions, ttl, token
+        self.extra_env = dict(extra_env or {})
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "agentgym.cli", "serve", self.env,
+            "--host", self.host, "--port", str(self.port),
+            "--max-sessions", str(self.max_sessions), "--ttl", str(self.ttl),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        env = {**os.environ, **self.extra_env}
+        if self.token:
+            env[TOKEN_ENV] = self.token
+        # `module:Class` specs from the working directory (tests, user code) must import in the child.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
+        return env

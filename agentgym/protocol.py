@@ -161,7 +161,9 @@ def openapi_schema(title: str = "AgentGym environment server") -> dict[str, Any]
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(request)}}}
         params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
         if params:
-            op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
+            op["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+            ]
         paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",

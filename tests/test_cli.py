@@ -1,0 +1,43 @@
+"""The command line: every command is listed and documented."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from agentgym.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_every_command():
+    out = runner.invoke(app, ["--help"]).output
+    for command in ("model", "llm", "envs", "serve", "openapi"):
+        assert command in out
+    for group, command in (("model", "prepare"), ("llm", "serve"), ("llm", "ask")):
+        result = runner.invoke(app, [group, command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_envs_lists_registered_environments():
+    result = runner.invoke(app, ["envs"])
+    assert result.exit_code == 0 and "echo" in result.output
+
+
+def test_bad_lora_argument_is_rejected():
+    result = runner.invoke(app, ["llm", "serve", "--lora", "nonsense"])
+    assert result.exit_code != 0 and "NAME=DIR" in result.output
+
+
+def test_serve_refuses_public_bind_without_token():
+    proc = subprocess.run([sys.executable, "-m", "agentgym.cli", "serve", "echo", "--host", "0.0.0.0"],
+                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode != 0 and "--token" in proc.stderr
+
+
+def test_openapi_command_prints_the_schema():
+    result = runner.invoke(app, ["openapi"])
+    assert json.loads(result.output)["openapi"].startswith("3.")

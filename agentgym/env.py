@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 SPLITS = ("held_in", "held_out")
@@ -17,7 +17,7 @@ class Observation:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"text": self.text, "available_actions": self.available_actions, "extra": self.extra}
 
 
 @dataclass
@@ -45,9 +45,14 @@ class StepResult:
         self.info.setdefault("score", 0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["done"] = self.done
-        return d
+        return {
+            "observation": self.observation.to_dict(),
+            "reward": self.reward,
+            "terminated": self.terminated,
+            "truncated": self.truncated,
+            "done": self.done,
+            "info": self.info,
+        }
 
 
 class Env:

@@ -50,7 +50,10 @@ def run_foreground(
     env_cls = load(env)
     kwargs = dict(env_kwargs or {})
     app = create_app(lambda: env_cls(**kwargs), max_sessions=max_sessions, ttl=ttl, token=token)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, loop="uvloop", http="httptools")
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, access_log=False, loop="uvloop", http="httptools",
+        proxy_headers=False,
+    )
 
 
 class EnvServer(ChildServer):

@@ -24,6 +24,7 @@ class Session:
     env: Env
     task_id: str = ""
     split: str = ""
+    requested_max_steps: int | None = None  # the client's bound; else the env's, read after each reset
     max_steps: int = 50
     steps: int = 0
     done: bool = False
@@ -41,23 +42,23 @@ class SessionManager:
         self.max_sessions = max_sessions
         self.ttl = ttl
         self.sessions: dict[str, Session] = {}
-        self._catalog = env_factory()  # answers task lists and splits; never stepped
+        self.catalog = env_factory()  # answers task lists and splits; never stepped
         self._tasks: dict[str, list[str]] = {}
         self._reaper: asyncio.Task | None = None
 
     # -- tasks -------------------------------------------------------------------------------
     def tasks(self, split: str) -> list[str]:
         if split not in self._tasks:
-            self._tasks[split] = list(self._catalog.tasks(split))
+            self._tasks[split] = list(self.catalog.tasks(split))
         return self._tasks[split]
 
     def split_of(self, task_id: str) -> str:
         try:
-            return self._catalog.split_of(task_id)
+            return self.catalog.split_of(task_id)
         except (KeyError, ValueError):
             examples = ", ".join(self.tasks("held_in")[:3])
             raise UnknownTask(
-                f"unknown task '{task_id}' for env '{self._catalog.name}': list tasks with GET "
+                f"unknown task '{task_id}' for env '{self.catalog.name}': list tasks with GET "
                 f"/tasks?split=held_in (e.g. {examples})"
             ) from None
 
@@ -74,7 +75,7 @@ class SessionManager:
 
     async def expert(self, task_id: str, seed: int | None) -> list[str]:
         self.split_of(task_id)
-        return await self._call(self._catalog, self._catalog.expert, task_id, seed)
+        return await self._call(self.catalog, self.catalog.expert, task_id, seed)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def create(self, task_id: str, split: str, seed: int | None, max_steps: int | None) -> Session:
@@ -88,7 +89,7 @@ class SessionManager:
             )
         sid = secrets.token_hex(8)
         env = await anyio.to_thread.run_sync(self.env_factory)
-        session = Session(id=sid, env=env, max_steps=max_steps or env.max_steps)
+        session = Session(id=sid, env=env, requested_max_steps=max_steps)
         self.sessions[sid] = session  # reserve the slot before the (possibly slow) reset
         async with session.lock:
             await self._reset(session, task_id, split, seed)
@@ -136,12 +137,14 @@ class SessionManager:
     async def close_all(self) -> None:
         for sid in list(self.sessions):
             await self._dispose(self.sessions.pop(sid))
-        self._catalog.close()
+        self.catalog.close()
 
     # -- internals ---------------------------------------------------------------------------
     async def _reset(self, session: Session, task_id: str, split: str, seed: int | None) -> None:
         session.observation = await self._call(session, session.env.reset, task_id, seed)
         session.task_id, session.split = task_id, split
+        # An env may size its step budget per task (a bigger maze gets more steps) in reset().
+        session.max_steps = session.requested_max_steps or session.env.max_steps
         session.steps, session.done, session.total_reward = 0, False, 0.0
         session.last_used = time.monotonic()
 

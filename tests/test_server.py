@@ -194,3 +194,11 @@ def test_openapi_is_served_and_kept_in_repo(echo_server):
     kept = json.loads((Path(__file__).parent.parent / "docs" / "openapi.json").read_text())
     assert served["paths"] == kept["paths"] == openapi_schema()["paths"]
     assert "/sessions/{session_id}/step" in kept["paths"]
+
+
+def test_step_budget_truncates_the_episode(echo_server):
+    with EnvClient(echo_server.url) as client, client.session(max_steps=2) as s:
+        assert not s.step("one").done
+        last = s.step("two")
+        assert last.truncated and not last.terminated and last.done
+        assert s.state()["max_steps"] == 2

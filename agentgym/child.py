@@ -12,6 +12,7 @@ from collections import deque
 from pathlib import Path
 
 import httpx
+import psutil
 
 from agentgym.errors import ServerStartError
 
@@ -82,20 +83,31 @@ class ChildServer:
         )
 
     def stop(self, grace: float = 30.0) -> None:
-        """Stop the process and everything it started (SIGTERM, then SIGKILL after `grace`)."""
+        """Stop the process and everything it started (SIGTERM, then SIGKILL after `grace`), and wait
+        until every one of them is gone."""
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
+        try:  # its workers, listed now: once the parent is gone they can no longer be found
+            family = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            family = []
         try:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=grace)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
-        try:  # workers may outlive the parent: clear the whole group
+        try:  # workers may outlive the parent: clear the whole group, and any that left it
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        for p in family:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
         proc.wait()
+        psutil.wait_procs(family, timeout=15)
 
     @property
     def pid(self) -> int | None:

@@ -159,6 +159,67 @@ def serve(
             s.stop()
 
 
+@app.command("collect")
+def collect_cmd(
+    env: Annotated[str, typer.Option(help="registered env name (a server is started unless --env-url is given)")],
+    out: Annotated[str, typer.Option(help="JSONL file the trajectories are appended to")],
+    split: Annotated[str, typer.Option(help="held_in or held_out")] = "held_in",
+    episodes: Annotated[int, typer.Option(help="episodes to play (tasks are cycled)")] = 10,
+    model: Annotated[str, typer.Option(help="model vLLM serves when no --llm-url is given")] = "smollm2",
+    llm_url: Annotated[str, typer.Option(help="an OpenAI-compatible server already running")] = "",
+    env_url: Annotated[list[str], typer.Option(help="env server URL; repeatable")] = [],  # noqa: B006
+    feedback: Annotated[str, typer.Option(help="none, or a comma list of env-error,refine,teacher,reflect")] = "refine",
+    expert: Annotated[bool, typer.Option(help="play the env's expert instead of an LLM")] = False,
+    concurrency: Annotated[int, typer.Option(help="episodes in flight")] = 8,
+    max_steps: Annotated[int, typer.Option(help="step budget per episode (0: the env's)")] = 0,
+    temperature: Annotated[float, typer.Option()] = 0.7,
+    max_tokens: Annotated[int, typer.Option(help="tokens per reply")] = 128,
+    resume: Annotated[bool, typer.Option(help="skip episodes already in --out")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Collect trajectories: an LLM (or the expert) plays episodes against live env servers."""
+    import asyncio
+    import contextlib
+
+    from agentgym.client import AsyncEnvClient
+    from agentgym.env_server import EnvServer
+    from agentgym.feedback import make_strategies
+    from agentgym.llm import OpenAIChatLLM, Sampling
+    from agentgym.runner import Runner, RunnerConfig
+    from agentgym.vllm_server import VLLMServer
+    from trajectories.collect import collect
+    from trajectories.store import TrajectoryStore
+
+    _setup_logging(verbose)
+    strategies = make_strategies(feedback)
+    config = RunnerConfig(sampling=Sampling(temperature=temperature, max_tokens=max_tokens),
+                          max_steps=max_steps or None, concurrency=concurrency)
+    with contextlib.ExitStack() as stack:
+        urls = list(env_url) or [stack.enter_context(EnvServer(env, max_sessions=max(256, 2 * concurrency))).url]
+        llm = None
+        if not expert:
+            # With --llm-url and no --model, the endpoint's first served model is used.
+            served = model if llm_url and model != "smollm2" else None
+            if not llm_url:
+                typer.echo(f"starting vLLM for {model} (about 2 minutes on 2 CPU cores) ...", err=True)
+                server = stack.enter_context(VLLMServer(model))
+                llm_url, served = server.url, server.model_name
+            llm = OpenAIChatLLM(llm_url, model=served)
+
+        async def main():
+            async with AsyncEnvClient(urls) as client:
+                runner = Runner(llm, client, strategies, config)
+                try:
+                    return await collect(runner, split, episodes, TrajectoryStore(out), resume=resume)
+                finally:
+                    if llm is not None:
+                        await llm.aclose()
+
+        stats = asyncio.run(main())
+    typer.echo(f"{stats.episodes} episodes ({stats.skipped} already stored), success {stats.success:.1%}, "
+               f"{stats.errors} ended by errors, {stats.tokens_per_s:.0f} completion tokens/s -> {out}")
+
+
 @app.command("openapi")
 def openapi() -> None:
     """Print the OpenAPI schema of the environment protocol (kept in docs/openapi.json)."""

@@ -51,7 +51,9 @@ def in_process(env_name: str, sessions: int, steps: int, seconds: float) -> dict
     elapsed = time.perf_counter() - t0
     for env in envs:
         env.close()
-    return {"steps_s": done_steps / elapsed, "p50_ms": percentile(lat, 0.5) * 1e3, "p99_ms": percentile(lat, 0.99) * 1e3}
+    return {
+        "steps_s": done_steps / elapsed, "p50_ms": percentile(lat, 0.5) * 1e3, "p99_ms": percentile(lat, 0.99) * 1e3
+    }
 
 
 async def over_http(url: str, sessions: int, steps: int, seconds: float, server_pid: int) -> dict:

@@ -63,5 +63,6 @@ def vllm_server(model_dir, tiny_adapter):
     family = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
     yield server
     server.stop()
-    alive = [p.pid for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    _, alive = psutil.wait_procs(family, timeout=10)
+    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"vLLM processes survived stop(): {alive}"

@@ -1,0 +1,186 @@
+"""LLM backends behind one small interface: chat messages in, completions with token counts out.
+
+- `OpenAIChatLLM`: any OpenAI-compatible endpoint (vLLM's server first of all);
+- `VLLMEngineLLM`: vLLM's engine in this process, for offline batch use;
+- `ScriptedLLM`: a test double that answers from a script; never a real model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+Messages = list[dict[str, str]]
+
+
+@dataclass
+class Sampling:
+    """Sampling parameters, named as in the OpenAI API."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 128
+    stop: list[str] | None = None
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None = None
+
+
+class LLMError(RuntimeError):
+    """The LLM endpoint failed or refused a request."""
+
+
+class LLM(ABC):
+    """What the runner needs of a model."""
+
+    model: str = ""
+
+    @abstractmethod
+    async def chat(self, messages: Messages, sampling: Sampling, n: int = 1) -> list[Completion]:
+        """`n` sampled replies to a conversation."""
+
+    async def aclose(self) -> None:  # noqa: B027 (optional hook: most backends hold nothing)
+        """Release connections or engines."""
+
+
+class OpenAIChatLLM(LLM):
+    """An OpenAI-compatible `/v1/chat/completions` endpoint (vLLM, or any other server)."""
+
+    def __init__(self, url: str, model: str | None = None, api_key: str | None = None,
+                 timeout: float = 600.0, max_connections: int = 512, retries: int = 3):
+        self.base = url.rstrip("/").removesuffix("/v1")
+        self.model = model or ""
+        self.retries = retries
+        self._headers = {"content-type": "application/json"}
+        if api_key:
+            self._headers["authorization"] = f"Bearer {api_key}"
+        self._timeout, self._max_connections = timeout, max_connections
+        self._http: aiohttp.ClientSession | None = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+            )
+        return self._http
+
+    async def _first_model(self) -> str:
+        async with self._session().get(self.base + "/v1/models") as r:
+            return (await r.json())["data"][0]["id"]
+
+    async def chat(self, messages: Messages, sampling: Sampling, n: int = 1) -> list[Completion]:
+        if not self.model:
+            self.model = await self._first_model()
+        body = {"model": self.model, "messages": messages, "n": n, **{k: v for k, v in sampling.to_dict().items()
+                                                                       if v is not None}}
+        data = orjson.dumps(body)
+        for attempt in itertools.count():
+            try:
+                async with self._session().post(self.base + "/v1/chat/completions", data=data) as r:
+                    payload = orjson.loads(await r.read())
+                    if r.status != 200:
+                        raise LLMError(f"{self.base} answered HTTP {r.status}: {str(payload)[:500]}")
+                    break
+            except aiohttp.ClientConnectorError:
+                if attempt >= self.retries:
+                    raise
+                await asyncio.sleep(0.5 * 2**attempt)
+        usage = payload.get("usage") or {}
+        choices = payload["choices"]
+        # vLLM reports the total completion tokens of all n choices; split them evenly for accounting.
+        per_choice = (usage.get("completion_tokens") or 0) // max(1, len(choices))
+        return [
+            Completion(
+                text=c["message"].get("content") or "",
+                prompt_tokens=usage.get("prompt_tokens") or 0,
+                completion_tokens=per_choice,
+                finish_reason=c.get("finish_reason"),
+            )
+            for c in choices
+        ]
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+
+class VLLMEngineLLM(LLM):
+    """vLLM's asynchronous engine inside this process (continuous batching, no HTTP)."""
+
+    def __init__(self, model: str = "smollm2", max_model_len: int = 4096, **engine_kwargs: Any):
+        from agentgym.models import resolve_model
+        from agentgym.vllm_server import is_cpu_build
+
+        if is_cpu_build():
+            import os
+
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        from transformers import AutoTokenizer
+        from vllm import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        path = resolve_model(model)
+        self.model = str(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        args = AsyncEngineArgs(model=path, max_model_len=max_model_len, dtype="bfloat16", **engine_kwargs)
+        self.engine = AsyncLLM.from_engine_args(args)
+
+    async def chat(self, messages: Messages, sampling: Sampling, n: int = 1) -> list[Completion]:
+        from vllm import SamplingParams
+
+        prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        params = SamplingParams(n=n, temperature=sampling.temperature, top_p=sampling.top_p,
+                                max_tokens=sampling.max_tokens, stop=sampling.stop, seed=sampling.seed)
+        final = None
+        async for out in self.engine.generate(prompt, params, request_id=uuid.uuid4().hex):
+            final = out
+        prompt_tokens = len(final.prompt_token_ids or [])
+        return [Completion(o.text, prompt_tokens, len(o.token_ids), o.finish_reason) for o in final.outputs]
+
+    async def aclose(self) -> None:
+        self.engine.shutdown()
+
+
+class ScriptedLLM(LLM):
+    """TEST DOUBLE: answers from a list of replies (cycled) or a function of the messages.
+
+    Token counts are whitespace word counts. Use it in unit tests only.
+    """
+
+    def __init__(self, replies: list[str] | Callable[[Messages], str], model: str = "scripted"):
+        self.model = model
+        if callable(replies):
+            self._reply = replies
+        else:
+            script = itertools.cycle(replies)
+            self._reply = lambda _messages: next(script)
+        self.calls: list[Messages] = []
+
+    async def chat(self, messages: Messages, sampling: Sampling, n: int = 1) -> list[Completion]:
+        self.calls.append([dict(m) for m in messages])
+        out = []
+        for _ in range(n):
+            text = self._reply(messages)
+            out.append(Completion(text, sum(len(m["content"].split()) for m in messages), len(text.split()), "stop"))
+        await asyncio.sleep(0)
+        return out

@@ -1,0 +1,224 @@
+"""The agent runner: many episodes at once, an LLM acting through ReAct turns, feedback on errors.
+
+asyncio all the way: one task per episode, a semaphore bounding concurrent episodes, one pooled
+client per env and per LLM endpoint, so that vLLM's continuous batching sees many requests at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agentgym.client import AsyncEnvClient, AsyncEnvSession
+from agentgym.feedback import EpisodeContext, Strategy
+from agentgym.llm import LLM, Sampling
+from agentgym.react import SYSTEM_PROMPT, first_user_message, observation_message, parse_action
+from agentgym.trajectory import Trajectory, Turn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunnerConfig:
+    sampling: Sampling = field(default_factory=Sampling)
+    max_steps: int | None = None  # None: the environment's own budget
+    max_retries: int = 3  # consecutive erroneous turns before the episode is given up
+    max_context_chars: int = 8000  # older turns are dropped past this; never the instruction
+    concurrency: int = 8
+
+
+def build_context(turns: list[Turn], max_chars: int) -> list[dict[str, str]]:
+    """Chat messages for the next reply: the system prompt and first user turn always, then as many
+    of the latest turns as fit in `max_chars`, starting on an assistant turn so roles alternate."""
+    head, rest = turns[:2], turns[2:]
+    budget = max_chars - sum(len(t.text) for t in head)
+    kept: list[Turn] = []
+    for turn in reversed(rest):
+        if budget - len(turn.text) < 0:
+            break
+        budget -= len(turn.text)
+        kept.append(turn)
+    kept.reverse()
+    while kept and kept[0].role != "assistant":
+        kept.pop(0)
+    messages = [{"role": t.role, "content": t.text} for t in head]
+    if len(kept) < len(rest):
+        messages[-1]["content"] += f"\n\n[{len(rest) - len(kept)} earlier messages omitted]"
+    return messages + [{"role": t.role, "content": t.text} for t in kept]
+
+
+def transcript(traj: Trajectory, max_chars: int = 3000) -> str:
+    """A readable summary of an episode, for reflections."""
+    lines = [t.text for t in traj.turns[1:2]]
+    lines += [f"> {t.action}" if t.role == "assistant" else t.text for t in traj.turns[2:]]
+    text = "\n".join(lines)
+    return text if len(text) <= max_chars else text[:1000] + "\n...\n" + text[-(max_chars - 1000):]
+
+
+class Runner:
+    """Runs episodes of one environment with an LLM (or the env's expert, `llm=None`)."""
+
+    def __init__(self, llm: LLM | None, env: AsyncEnvClient, strategies: list[Strategy] | None = None,
+                 config: RunnerConfig | None = None):
+        self.llm = llm
+        self.env = env
+        self.strategies = list(strategies or [])
+        self.config = config or RunnerConfig()
+        self._info: dict | None = None
+
+    @property
+    def expert_mode(self) -> bool:
+        return self.llm is None
+
+    @property
+    def model_name(self) -> str:
+        return "expert" if self.llm is None else self.llm.model
+
+    def _any(self, attr: str) -> bool:
+        return any(getattr(s, attr) for s in self.strategies)
+
+    async def info(self) -> dict:
+        if self._info is None:
+            self._info = await self.env.info()
+        return self._info
+
+    # -- one episode -------------------------------------------------------------------------
+    async def run_episode(self, task_id: str, episode: int = 0, attempt: int = 0,
+                          reflection: str | None = None) -> Trajectory:
+        """Play one episode and return its full trajectory (errors end it and are recorded, not raised)."""
+        info = await self.info()
+        traj = Trajectory(env=info["name"], task_id=task_id, split="", model=self.model_name, episode=episode,
+                          attempt=attempt, feedback=[s.name for s in self.strategies],
+                          sampling=self.config.sampling.to_dict())
+        t0 = time.monotonic()
+        session: AsyncEnvSession | None = None
+        try:
+            session = await self.env.session(task_id=task_id, max_steps=self.config.max_steps)
+            traj.split = session.split
+            await self._play(session, traj, info, reflection)
+        except Exception as exc:  # an env or LLM failure ends this episode only
+            log.warning("episode %s/%s ended by %s: %s", task_id, episode, type(exc).__name__, exc)
+            traj.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if session is not None:
+                try:
+                    await session.close()
+                except Exception:
+                    pass  # already closed by the server (env failure, expiry)
+            traj.duration_s = time.monotonic() - t0
+        return traj
+
+    async def _act(self, ctx: EpisodeContext, turns: list[Turn]) -> Turn:
+        if self.llm is None:
+            k = len(ctx.executed)
+            if ctx.plan is None or k >= len(ctx.plan):
+                raise RuntimeError("the expert's plan is exhausted before the episode ended")
+            return Turn("assistant", f"Thought: I follow the expert's plan.\nAction: {ctx.plan[k]}", kind="action")
+        t = time.monotonic()
+        reply = (await self.llm.chat(build_context(turns, self.config.max_context_chars), self.config.sampling))[0]
+        return Turn("assistant", reply.text, kind="action", prompt_tokens=reply.prompt_tokens,
+                    completion_tokens=reply.completion_tokens, latency_s=time.monotonic() - t)
+
+    async def _correction(self, ctx: EpisodeContext, proposed: str | None, error: str | None) -> str | None:
+        for strategy in self.strategies:
+            fix = await strategy.correct(ctx, proposed, error)
+            if fix:
+                return fix
+        return None
+
+    async def _play(self, session: AsyncEnvSession, traj: Trajectory, info: dict, reflection: str | None) -> None:
+        ctx = EpisodeContext(task_id=traj.task_id, last_observation=session.observation.text)
+        if self.expert_mode or self._any("needs_plan"):
+            ctx.plan = await self.env.expert(traj.task_id)
+        first = first_user_message(info["instruction"], info["action_format"],
+                                   observation_message(session.observation.text, session.observation.available_actions)
+                                   .removeprefix("Observation: "), reflection)
+        turns = traj.turns
+        turns += [Turn("system", SYSTEM_PROMPT, kind="instruction"), Turn("user", first, kind="instruction")]
+        tell, flag_recovery = self._any("feedback_on_error"), self._any("flags_refinement")
+        errors_in_row, after_error = 0, False
+        while True:
+            turn = await self._act(ctx, turns)
+            turns.append(turn)
+            parsed = parse_action(turn.text)
+            turn.action = parsed.action
+            fix = await self._correction(ctx, parsed.action, parsed.error)
+            if fix is None and parsed.error:
+                turn.valid, turn.erroneous = False, True
+                traj.invalid_actions += 1
+                errors_in_row, after_error = errors_in_row + 1, True
+                turns.append(Turn("user", parsed.error, kind="feedback", feedback=True))
+                if errors_in_row > self.config.max_retries:
+                    traj.error = f"gave up after {errors_in_row} erroneous turns in a row"
+                    return
+                continue
+            if fix is not None:  # the teacher overrules the agent; the corrected turn is what runs
+                turn.erroneous, turn.valid = True, False
+                turns.append(Turn("user", f"Teacher: that is not the right action here. Do this instead: {fix}",
+                                  kind="teacher", feedback=True))
+                turn = Turn("assistant", f"Thought: I follow the teacher's correction.\nAction: {fix}",
+                            kind="action", action=fix, refinement=True)
+                turns.append(turn)
+            result = await session.step(turn.action)
+            traj.steps += 1
+            traj.reward += result.reward
+            traj.score = float(result.info.get("score", traj.score) or 0.0)
+            turn.valid, turn.reward = bool(result.info.get("valid", True)), result.reward
+            ctx.last_observation = result.observation.text
+            obs = observation_message(result.observation.text, result.observation.available_actions)
+            if turn.valid:
+                ctx.executed.append(turn.action)
+                if after_error and flag_recovery:
+                    turn.refinement = True
+                errors_in_row, after_error = 0, False
+                turns.append(Turn("user", obs, kind="observation"))
+            else:
+                turn.erroneous = True
+                traj.invalid_actions += 1
+                errors_in_row, after_error = errors_in_row + 1, True
+                error = result.info.get("error") or result.observation.text
+                if tell:
+                    turns.append(Turn("user", f"Your action '{turn.action}' was not accepted: {error}\n"
+                                      f"Try a different action.\n{obs}", kind="feedback", feedback=True))
+                else:
+                    turns.append(Turn("user", obs, kind="observation"))
+            if result.done:
+                traj.won = bool(result.info.get("won", False))
+                return
+            if tell and errors_in_row > self.config.max_retries:
+                traj.error = f"gave up after {errors_in_row} erroneous turns in a row"
+                return
+
+    # -- many episodes -----------------------------------------------------------------------
+    async def run_task(self, task_id: str, episode: int = 0) -> list[Trajectory]:
+        """One task, with further attempts carrying reflections when a `reflect` strategy asks for them."""
+        attempts = max([s.attempts for s in self.strategies] + [1])
+        reflector = next((s for s in self.strategies if s.attempts > 1), None)
+        out, reflection = [], None
+        for attempt in range(attempts):
+            traj = await self.run_episode(task_id, episode, attempt, reflection)
+            out.append(traj)
+            if traj.won or reflector is None or self.llm is None or attempt == attempts - 1:
+                break
+            reflection = await reflector.reflect(self.llm, transcript(traj), self.config.sampling)
+        return out
+
+    async def run(self, jobs: list[tuple[int, str]],
+                  on_trajectory: Callable[[Trajectory], None] | None = None) -> list[Trajectory]:
+        """Run `(episode index, task id)` jobs, at most `concurrency` at once; each trajectory is handed
+        to `on_trajectory` as soon as it is finished (to be stored before anything else can fail)."""
+        sem = asyncio.Semaphore(self.config.concurrency)
+        results: list[Trajectory] = []
+
+        async def one(episode: int, task_id: str) -> None:
+            async with sem:
+                for traj in await self.run_task(task_id, episode):
+                    results.append(traj)
+                    if on_trajectory is not None:
+                        on_trajectory(traj)
+
+        await asyncio.gather(*(one(e, t) for e, t in jobs))
+        return results

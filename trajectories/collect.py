@@ -1,0 +1,77 @@
+"""A collection run: episodes of one environment split, played by the runner, streamed into a store."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from agentgym.client import AsyncEnvClient
+from agentgym.errors import AgentGymError
+from agentgym.runner import Runner
+from agentgym.trajectory import Trajectory
+from trajectories.store import TrajectoryStore
+
+
+@dataclass
+class CollectStats:
+    episodes: int = 0
+    won: int = 0
+    skipped: int = 0
+    completion_tokens: int = 0
+    errors: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def success(self) -> float:
+        return self.won / self.episodes if self.episodes else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.completion_tokens / max(1e-9, time.monotonic() - self.started)
+
+    def add(self, traj: Trajectory) -> None:
+        self.episodes += 1
+        self.won += traj.won
+        self.errors += traj.error is not None
+        self.completion_tokens += traj.completion_tokens
+
+
+def plan_jobs(tasks: list[str], episodes: int, done: set[tuple[str, int]]) -> list[tuple[int, str]]:
+    """Episode i plays task i mod len(tasks); episodes already stored are skipped."""
+    if not tasks:
+        raise AgentGymError("no tasks to collect: the split is empty")
+    jobs = [(i, tasks[i % len(tasks)]) for i in range(episodes)]
+    return [(i, t) for i, t in jobs if (t, i) not in done]
+
+
+async def collect(runner: Runner, split: str, episodes: int, store: TrajectoryStore, resume: bool = False,
+                  tasks: list[str] | None = None, show_progress: bool = True) -> CollectStats:
+    """Play `episodes` episodes of `split` (or of `tasks`) and append each trajectory as it finishes.
+
+    Without `resume`, an existing non-empty store is an error (nothing is overwritten); with it,
+    episodes already in the store are skipped, so a killed run continues where it stopped.
+    """
+    done = store.keys() if store.path.exists() else set()
+    if done and not resume:
+        raise AgentGymError(f"{store.path} already holds {len(done)} trajectories: pass --resume to continue "
+                            "that run, or choose another --out")
+    env: AsyncEnvClient = runner.env
+    tasks = tasks or await env.tasks(split)
+    jobs = plan_jobs(tasks, episodes, done)
+    stats = CollectStats(skipped=episodes - len(jobs))
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("success {task.fields[success]:.0%}  {task.fields[tps]:.0f} tok/s"), TimeElapsedColumn()]
+    with Progress(*columns, disable=not show_progress, transient=False) as progress:
+        bar = progress.add_task(f"collect {split}", total=len(jobs), success=0.0, tps=0.0)
+
+        def record(traj: Trajectory) -> None:
+            store.append(traj)  # first: a crash after this line loses nothing of this episode
+            stats.add(traj)
+            if traj.attempt == 0 or traj.won:
+                progress.update(bar, advance=1 if traj.attempt == 0 else 0, success=stats.success,
+                                tps=stats.tokens_per_s)
+
+        await runner.run(jobs, on_trajectory=record)
+    return stats

@@ -5,7 +5,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	.venv/bin/agentgym llm ask "In one sentence: what should an agent do first in a text adventure game?"
+	.venv/bin/agentgym pipeline
 
 test: setup
 	.venv/bin/python -m pytest

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
@@ -10,17 +9,16 @@ from typing import Annotated
 
 import typer
 
+from agentgym.cli_jobs import register, setup_logging
+
 app = typer.Typer(help="AgentGym: environments as HTTP servers, vLLM-served agents, TRL training, evaluation.",
                   no_args_is_help=True, add_completion=False)
 model_app = typer.Typer(help="Prepare models (the embedded default, local folders).", no_args_is_help=True)
 llm_app = typer.Typer(help="Serve and query LLMs with vLLM.", no_args_is_help=True)
+train_app = typer.Typer(help="Train with TRL + PEFT: SFT, GRPO, self-evolution.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 app.add_typer(llm_app, name="llm")
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+app.add_typer(train_app, name="train")
 
 
 def _parse_loras(loras: list[str]) -> dict[str, str]:
@@ -68,7 +66,7 @@ def llm_serve(
     """Start a vLLM OpenAI-compatible server, print its URL, stop it on Ctrl-C."""
     from agentgym.vllm_server import VLLMServer
 
-    _setup_logging(verbose)
+    setup_logging(verbose)
     server = VLLMServer(model, port=port or None, host=host, loras=_parse_loras(lora), max_model_len=max_model_len)
     typer.echo(f"starting vLLM for {server.model_path} (log: {server.log_path}) ...")
     with server:
@@ -136,7 +134,7 @@ def serve(
     from agentgym.env_server import EnvServer, check_exposure, run_foreground
     from agentgym.errors import AgentGymError
 
-    _setup_logging(verbose)
+    setup_logging(verbose)
     try:
         check_exposure(host, token)
     except AgentGymError as exc:
@@ -159,67 +157,6 @@ def serve(
             s.stop()
 
 
-@app.command("collect")
-def collect_cmd(
-    env: Annotated[str, typer.Option(help="registered env name (a server is started unless --env-url is given)")],
-    out: Annotated[str, typer.Option(help="JSONL file the trajectories are appended to")],
-    split: Annotated[str, typer.Option(help="held_in or held_out")] = "held_in",
-    episodes: Annotated[int, typer.Option(help="episodes to play (tasks are cycled)")] = 10,
-    model: Annotated[str, typer.Option(help="model vLLM serves when no --llm-url is given")] = "smollm2",
-    llm_url: Annotated[str, typer.Option(help="an OpenAI-compatible server already running")] = "",
-    env_url: Annotated[list[str], typer.Option(help="env server URL; repeatable")] = [],  # noqa: B006
-    feedback: Annotated[str, typer.Option(help="none, or a comma list of env-error,refine,teacher,reflect")] = "refine",
-    expert: Annotated[bool, typer.Option(help="play the env's expert instead of an LLM")] = False,
-    concurrency: Annotated[int, typer.Option(help="episodes in flight")] = 8,
-    max_steps: Annotated[int, typer.Option(help="step budget per episode (0: the env's)")] = 0,
-    temperature: Annotated[float, typer.Option()] = 0.7,
-    max_tokens: Annotated[int, typer.Option(help="tokens per reply")] = 128,
-    resume: Annotated[bool, typer.Option(help="skip episodes already in --out")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
-    """Collect trajectories: an LLM (or the expert) plays episodes against live env servers."""
-    import asyncio
-    import contextlib
-
-    from agentgym.client import AsyncEnvClient
-    from agentgym.env_server import EnvServer
-    from agentgym.feedback import make_strategies
-    from agentgym.llm import OpenAIChatLLM, Sampling
-    from agentgym.runner import Runner, RunnerConfig
-    from agentgym.vllm_server import VLLMServer
-    from trajectories.collect import collect
-    from trajectories.store import TrajectoryStore
-
-    _setup_logging(verbose)
-    strategies = make_strategies(feedback)
-    config = RunnerConfig(sampling=Sampling(temperature=temperature, max_tokens=max_tokens),
-                          max_steps=max_steps or None, concurrency=concurrency)
-    with contextlib.ExitStack() as stack:
-        urls = list(env_url) or [stack.enter_context(EnvServer(env, max_sessions=max(256, 2 * concurrency))).url]
-        llm = None
-        if not expert:
-            # With --llm-url and no --model, the endpoint's first served model is used.
-            served = model if llm_url and model != "smollm2" else None
-            if not llm_url:
-                typer.echo(f"starting vLLM for {model} (about 2 minutes on 2 CPU cores) ...", err=True)
-                server = stack.enter_context(VLLMServer(model))
-                llm_url, served = server.url, server.model_name
-            llm = OpenAIChatLLM(llm_url, model=served)
-
-        async def main():
-            async with AsyncEnvClient(urls) as client:
-                runner = Runner(llm, client, strategies, config)
-                try:
-                    return await collect(runner, split, episodes, TrajectoryStore(out), resume=resume)
-                finally:
-                    if llm is not None:
-                        await llm.aclose()
-
-        stats = asyncio.run(main())
-    typer.echo(f"{stats.episodes} episodes ({stats.skipped} already stored), success {stats.success:.1%}, "
-               f"{stats.errors} ended by errors, {stats.tokens_per_s:.0f} completion tokens/s -> {out}")
-
-
 @app.command("openapi")
 def openapi() -> None:
     """Print the OpenAPI schema of the environment protocol (kept in docs/openapi.json)."""
@@ -228,6 +165,9 @@ def openapi() -> None:
     from agentgym.protocol import openapi_schema
 
     typer.echo(json.dumps(openapi_schema(), indent=1))
+
+
+register(app, train_app)
 
 
 def main() -> None:

@@ -90,6 +90,8 @@ class Env:
     def close(self) -> None:
         """Free resources (processes, files). Called once when the session ends."""
 
+    # Optional: `def html(self) -> str` returns the current page for people (served at /sessions/{id}/html).
+
     @classmethod
     def info(cls) -> dict[str, Any]:
         """Metadata a client needs to prompt an agent for this environment."""

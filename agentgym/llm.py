@@ -30,6 +30,7 @@ class Sampling:
     max_tokens: int = 128
     stop: list[str] | None = None
     seed: int | None = None
+    extra: dict[str, Any] | None = None  # backend-specific fields sent as is (vLLM: ignore_eos, min_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,6 +56,10 @@ class LLM(ABC):
     @abstractmethod
     async def chat(self, messages: Messages, sampling: Sampling, n: int = 1) -> list[Completion]:
         """`n` sampled replies to a conversation."""
+
+    async def resolve_model(self) -> str:
+        """The model's name, asking the backend when it was not given."""
+        return self.model
 
     async def aclose(self) -> None:  # noqa: B027 (optional hook: most backends hold nothing)
         """Release connections or engines."""
@@ -83,15 +88,17 @@ class OpenAIChatLLM(LLM):
             )
         return self._http
 
-    async def _first_model(self) -> str:
-        async with self._session().get(self.base + "/v1/models") as r:
-            return (await r.json())["data"][0]["id"]
+    async def resolve_model(self) -> str:
+        """The given model, or else the first one the endpoint serves."""
+        if not self.model:
+            async with self._session().get(self.base + "/v1/models") as r:
+                self.model = (await r.json())["data"][0]["id"]
+        return self.model
 
     async def chat(self, messages: Messages, sampling: Sampling, n: int = 1) -> list[Completion]:
-        if not self.model:
-            self.model = await self._first_model()
-        body = {"model": self.model, "messages": messages, "n": n, **{k: v for k, v in sampling.to_dict().items()
-                                                                       if v is not None}}
+        await self.resolve_model()
+        fields = {k: v for k, v in sampling.to_dict().items() if v is not None and k != "extra"}
+        body = {"model": self.model, "messages": messages, "n": n, **fields, **(sampling.extra or {})}
         data = orjson.dumps(body)
         for attempt in itertools.count():
             try:
@@ -150,7 +157,8 @@ class VLLMEngineLLM(LLM):
 
         prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         params = SamplingParams(n=n, temperature=sampling.temperature, top_p=sampling.top_p,
-                                max_tokens=sampling.max_tokens, stop=sampling.stop, seed=sampling.seed)
+                                max_tokens=sampling.max_tokens, stop=sampling.stop, seed=sampling.seed,
+                                **(sampling.extra or {}))
         final = None
         async for out in self.engine.generate(prompt, params, request_id=uuid.uuid4().hex):
             final = out

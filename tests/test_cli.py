@@ -15,9 +15,11 @@ runner = CliRunner()
 
 def test_help_lists_every_command():
     out = runner.invoke(app, ["--help"]).output
-    for command in ("model", "llm", "envs", "serve", "openapi"):
+    for command in ("model", "llm", "envs", "serve", "openapi", "collect", "filter", "export", "train", "eval",
+                    "report", "pipeline"):
         assert command in out
-    for group, command in (("model", "prepare"), ("llm", "serve"), ("llm", "ask")):
+    for group, command in (("model", "prepare"), ("llm", "serve"), ("llm", "ask"), ("train", "sft"),
+                           ("train", "grpo"), ("train", "evolve")):
         result = runner.invoke(app, [group, command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
 
@@ -36,6 +38,18 @@ def test_serve_refuses_public_bind_without_token():
     proc = subprocess.run([sys.executable, "-m", "agentgym.cli", "serve", "echo", "--host", "0.0.0.0"],
                           capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode != 0 and "--token" in proc.stderr
+
+
+def test_pipeline_config_overrides_and_typos():
+    from agentgym.pipeline import load_config
+
+    cfg = load_config(None, ["envs=[maze]", "sft.max_steps=3", "eval_tasks=2"])
+    assert cfg.envs == ["maze"] and cfg.sft["max_steps"] == 3 and cfg.eval_tasks == 2
+    assert cfg.sft["learning_rate"] == 3e-4  # the other defaults of a nested setting stay
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown pipeline setting"):
+        load_config(None, ["eval_taks=2"])
 
 
 def test_openapi_command_prints_the_schema():

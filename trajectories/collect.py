@@ -67,6 +67,7 @@ async def collect(runner: Runner, split: str, episodes: int, store: TrajectorySt
         bar = progress.add_task(f"collect {split}", total=len(jobs), success=0.0, tps=0.0)
 
         def record(traj: Trajectory) -> None:
+            traj.split = traj.split or split  # an episode whose session never opened still has a split
             store.append(traj)  # first: a crash after this line loses nothing of this episode
             stats.add(traj)
             if traj.attempt == 0 or traj.won:

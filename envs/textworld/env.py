@@ -1,0 +1,114 @@
+"""`TextWorldEnv`: TextWorld games behind the AgentGym `Env` interface."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agentgym.env import Env, Observation, StepResult
+from envs.textworld import games, tasks
+from envs.textworld.games import normalize
+
+# Lines of the ASCII-art "TEXTWORLD" banner, the status line after the prompt, the restart question.
+_BANNER = re.compile(r"^[ _$|\\/<>]*[_$|\\/][ _$|\\/<>]*$", re.M)
+_PROMPT = re.compile(r"^>.*$", re.M)
+_RESTART = re.compile(r"^Would you like to RESTART.*$", re.M)
+_BLANKS = re.compile(r"\n\s*\n(\s*\n)+")
+
+
+def clean(feedback: str) -> str:
+    """The game's text without the banner, the prompt/status line and the restart question."""
+    text = _RESTART.sub("", _PROMPT.sub("", _BANNER.sub("", feedback)))
+    text = "\n".join(line.strip() for line in text.splitlines())
+    return _BLANKS.sub("\n\n", text).strip()
+
+
+class TextWorldEnv(Env):
+    """Text adventures generated with TextWorld (cooking, custom quests, simple, coin collector,
+    treasure hunter). Task ids and splits: see `envs.textworld`. One game engine per instance.
+    """
+
+    name = "textworld"
+    version = "0.1"
+    instruction = (
+        "You are playing a text adventure game. Each turn you read what happens and type one short "
+        "command in the imperative, such as 'go north', 'take apple', 'open fridge', 'take red onion "
+        "from fridge', 'put milk on stove', 'unlock door with key' or 'examine cookbook'. The first "
+        "observation states your objective: complete it. 'look' describes the room and 'inventory' "
+        "lists what you carry. In cooking games, read the cookbook, gather and prepare the "
+        "ingredients it lists, then 'prepare meal' and 'eat meal'. Each turn lists the commands the "
+        "game accepts now; a command it cannot perform is rejected with the game's message. Your "
+        "score rises as you make progress."
+    )
+    action_format = "one short imperative command in lowercase, e.g. 'take apple' (best: one of the available actions)"
+    max_steps = 50
+
+    def __init__(self) -> None:
+        self._tw: Any = None  # the textworld environment (one engine, reused across resets)
+        self._path: str | None = None
+        self._meta: dict[str, Any] = {}
+        self._admissible: set[str] = set()
+        self._score = 0.0
+
+    def tasks(self, split: str) -> list[str]:
+        return tasks.tasks(split)
+
+    def split_of(self, task_id: str) -> str:
+        return tasks.split_of(task_id)
+
+    def reset(self, task_id: str, seed: int | None = None) -> Observation:
+        """Start `task_id` (generated on first use). `seed` is ignored: the id fixes the game."""
+        import textworld
+
+        meta = games.load_meta(task_id)
+        if meta["path"] != self._path:
+            self.close()
+            infos = textworld.EnvInfos(
+                objective=True, admissible_commands=True, score=True, max_score=True,
+                won=True, lost=True, moves=True,
+            )
+            with games.TEXTWORLD_LOCK:
+                self._tw = textworld.start(meta["path"], infos)
+            self._path = meta["path"]
+        self._meta = meta
+        with games.TEXTWORLD_LOCK:
+            state = self._tw.reset()
+        self._score = float(state["score"] or 0)
+        return self._observation(state)
+
+    def step(self, action: str) -> StepResult:
+        if self._tw is None:
+            raise RuntimeError("step() before reset(): reset a task first")
+        command = normalize(action)
+        valid = command in self._admissible  # judged against the commands admissible before the step
+        with games.TEXTWORLD_LOCK:
+            state, score, done = self._tw.step(command)
+        obs = self._observation(state)
+        score = float(score or 0)
+        reward, self._score = score - self._score, score
+        won, lost = bool(state["won"]), bool(state["lost"])
+        info = {
+            "valid": valid, "error": None if valid else (obs.text or "That command is not possible here."),
+            "won": won, "lost": lost, "score": score, "max_score": float(state["max_score"]),
+            "moves": state["moves"],
+        }
+        return StepResult(obs, reward=reward, terminated=bool(done or won or lost), info=info)
+
+    def _observation(self, state: Any) -> Observation:
+        admissible = sorted(state["admissible_commands"] or [])
+        self._admissible = {normalize(a) for a in admissible}
+        extra = {
+            "objective": state["objective"] or self._meta.get("objective", ""),
+            "score": float(state["score"] or 0), "max_score": float(state["max_score"]),
+            "moves": state["moves"],
+        }
+        return Observation(text=clean(state.feedback), available_actions=admissible, extra=extra)
+
+    def expert(self, task_id: str, seed: int | None = None) -> list[str]:
+        """The game's walkthrough, which wins from the reset state."""
+        return list(games.load_meta(task_id)["walkthrough"])
+
+    def close(self) -> None:
+        if self._tw is not None:
+            self._tw.close()
+        self._tw, self._path = None, None

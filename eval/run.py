@@ -1,0 +1,58 @@
+"""Run a suite through the runner against live servers, store the trajectories, compute the metrics."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentgym.client import AsyncEnvClient
+from agentgym.env_server import EnvServer
+from agentgym.feedback import Strategy
+from agentgym.llm import LLM, Sampling
+from agentgym.runner import Runner, RunnerConfig
+from eval.metrics import EvalMetrics, compute_metrics
+from eval.suites import Suite, SuiteEntry
+from trajectories.collect import collect
+from trajectories.store import TrajectoryStore
+
+
+@dataclass
+class EvalRun:
+    """Where one model's evaluation on one suite writes."""
+
+    out_dir: Path
+
+    def store(self, entry: SuiteEntry) -> TrajectoryStore:
+        return TrajectoryStore(self.out_dir / "trajectories" / f"{entry.env}-{entry.split}.jsonl")
+
+    def trajectories(self, suite: Suite) -> list:
+        return [t for entry in suite.entries for t in self.store(entry)]
+
+
+@contextlib.contextmanager
+def env_servers(envs: list[str], given: dict[str, list[str]] | None = None) -> Iterator[dict[str, list[str]]]:
+    """URLs per environment: the given ones, and a freshly started server for every other env."""
+    urls = {k: list(v) for k, v in (given or {}).items()}
+    with contextlib.ExitStack() as stack:
+        for env in envs:
+            if env not in urls:
+                urls[env] = [stack.enter_context(EnvServer(env, max_sessions=512)).url]
+        yield urls
+
+
+async def run_suite(suite: Suite, llm: LLM | None, env_urls: dict[str, list[str]], out_dir: str | Path,
+                    strategies: list[Strategy] | None = None, sampling: Sampling | None = None,
+                    concurrency: int = 16, resume: bool = True, show_progress: bool = True) -> EvalMetrics:
+    """Play every entry of the suite (skipping episodes already stored when `resume`) and return metrics."""
+    run = EvalRun(Path(out_dir))
+    for entry in suite.entries:
+        async with AsyncEnvClient(env_urls[entry.env]) as env:
+            tasks = entry.tasks if isinstance(entry.tasks, list) else (await env.tasks(entry.split))[: entry.tasks]
+            config = RunnerConfig(sampling=sampling or Sampling(temperature=0.0), max_steps=entry.max_steps,
+                                  concurrency=concurrency)
+            runner = Runner(llm, env, strategies or [], config)
+            await collect(runner, entry.split, len(tasks) * entry.episodes_per_task, run.store(entry),
+                          resume=resume, tasks=tasks, show_progress=show_progress)
+    return compute_metrics(run.trajectories(suite))

@@ -1,0 +1,56 @@
+"""Evaluation suites: named sets of (environment, split, tasks, episodes per task, max steps)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+SUITE_DIR = Path(__file__).parent / "suites"
+
+
+@dataclass
+class SuiteEntry:
+    env: str
+    split: str
+    tasks: int | list[str] = 10  # the first N tasks of the split, or explicit task ids
+    episodes_per_task: int = 1
+    max_steps: int | None = None  # None: the environment's own budget
+
+    def __post_init__(self) -> None:
+        if self.split not in ("held_in", "held_out"):
+            raise ValueError(f"suite entry for {self.env}: split must be held_in or held_out, not '{self.split}'")
+
+
+@dataclass
+class Suite:
+    name: str
+    entries: list[SuiteEntry] = field(default_factory=list)
+
+    @property
+    def envs(self) -> list[str]:
+        return sorted({e.env for e in self.entries})
+
+
+def list_suites() -> list[str]:
+    return sorted(p.stem for p in SUITE_DIR.glob("*.yaml"))
+
+
+def load_suite(name: str | os.PathLike) -> Suite:
+    """A suite from a YAML file, or by name from eval/suites/."""
+    path = Path(name)
+    if not path.exists():
+        path = SUITE_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no suite '{name}': known suites are {', '.join(list_suites())} (or give a path)")
+    data = yaml.safe_load(path.read_text()) or {}
+    return suite_from_dict(data, default_name=path.stem)
+
+
+def suite_from_dict(data: dict, default_name: str = "suite") -> Suite:
+    entries = [SuiteEntry(**entry) for entry in data.get("entries", [])]
+    if not entries:
+        raise ValueError(f"suite '{data.get('name', default_name)}' has no entries")
+    return Suite(name=data.get("name", default_name), entries=entries)

@@ -1,0 +1,54 @@
+"""A real SFT run on the embedded model: masked tokens carry no loss, loss falls, the adapter loads,
+vLLM serves the merged model."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.test_training_data import episode
+from training.sft import SFTRecipe, build_sft_trainer, run_sft
+from trajectories.export import to_messages, tokenize_messages
+from trajectories.store import TrajectoryStore
+
+pytestmark = pytest.mark.slow
+
+
+def test_sft_masks_errors_learns_and_is_served(tmp_path, model_dir):
+    store = TrajectoryStore(tmp_path / "data.jsonl")
+    trajs = [episode(f"t{i}", bad=("fly away",), actions=("move north", "move east")) for i in range(6)]
+    for t in trajs:
+        store.append(t)
+    recipe = SFTRecipe(max_steps=4, learning_rate=2e-3, per_device_train_batch_size=3, max_length=512)
+    trainer = build_sft_trainer(store.path, "smollm2", tmp_path / "out", recipe, progress=False)
+
+    # The labels are -100 exactly where the assistant mask is 0: erroneous turns carry no loss.
+    expected = tokenize_messages(to_messages(trajs[0]), trainer.processing_class)
+    row = trainer.train_dataset[0]
+    assert row["input_ids"] == expected["input_ids"]
+    assert [label != -100 for label in row["labels"]] == [bool(m) for m in expected["assistant_masks"]]
+    learned = trainer.processing_class.decode([t for t, lab in zip(row["input_ids"], row["labels"], strict=True)
+                                               if lab != -100])
+    assert "move north" in learned and "fly away" not in learned
+
+    result = run_sft(trainer, recipe, tmp_path / "out")
+    assert len(result.losses) == 4 and result.losses[-1] < result.losses[0]
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), result.adapter_dir)
+    ids = trainer.processing_class.apply_chat_template(
+        [{"role": "system", "content": "You are an agent."}, {"role": "user", "content": "Task t1."}],
+        add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = tuned.generate(**ids, max_new_tokens=12, do_sample=False)
+    assert "Action" in trainer.processing_class.decode(out[0, ids["input_ids"].shape[1]:])  # it learned the format
+
+    from agentgym.vllm_server import VLLMServer
+
+    with VLLMServer(result.merged_dir, served_name="tuned") as server:
+        body = {"model": "tuned", "messages": [{"role": "system", "content": "You are an agent."},
+                                               {"role": "user", "content": "Task t3."}],
+                "max_tokens": 16, "temperature": 0}
+        reply = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=300).json()
+        assert "Action" in reply["choices"][0]["message"]["content"]

@@ -1,0 +1,170 @@
+"""The TextWorld environment, through a real HTTP server, on games generated into a fresh cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from agentgym import EnvClient
+from agentgym.errors import UnknownTask
+from envs.textworld import TextWorldEnv, games, tasks
+from envs.textworld.env import clean
+
+HELD_IN = tasks.tasks("held_in")
+HELD_OUT = tasks.tasks("held_out")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("agentgym-cache")
+
+
+@pytest.fixture(scope="module")
+def client(server_factory, cache):
+    server = server_factory("textworld", extra_env={"AGENTGYM_CACHE": str(cache)})
+    with EnvClient(server.url) as c:
+        yield c
+
+
+def game_folder(cache: Path, task_id: str) -> Path:
+    return next(cache.joinpath("textworld").glob(f"tw*/{task_id}"), cache / "absent")
+
+
+@pytest.mark.parametrize(
+    "task_id",
+    [HELD_IN[0], HELD_IN[25], HELD_IN[75], HELD_OUT[0], HELD_OUT[16], HELD_OUT[32]],
+)
+def test_expert_wins(client, task_id):
+    actions = client.expert(task_id)
+    assert actions
+    with client.session(task_id=task_id) as s:
+        assert s.observation.available_actions and s.observation.extra["max_score"] > 0
+        for action in actions:
+            result = s.step(action)
+            assert result.info["valid"], (action, result.info["error"])
+        assert result.info["won"] and result.done and result.terminated
+        assert result.info["score"] == result.info["max_score"] == s.observation.extra["score"]
+
+
+def test_invalid_command_is_feedback(client):
+    with client.session(task_id=HELD_IN[0]) as s:
+        result = s.step("dance wildly with the moon")
+        assert result.info["valid"] is False and result.info["error"]
+        assert result.reward == 0 and not result.done
+        result = s.step(s.observation.available_actions[0])  # the episode goes on
+        assert result.info["valid"] and result.info["error"] is None
+
+
+def test_reset_is_reproducible(client):
+    task_id = HELD_IN[0]
+    with client.session(task_id=task_id, seed=3) as a, client.session(task_id=task_id, seed=3) as b:
+        assert a.observation == b.observation
+        text = a.observation.text
+        assert a.observation.extra["objective"] in text and "$$" not in text  # intro kept, banner gone
+        a.step("look")
+        assert a.reset(seed=3) == b.observation
+
+
+def test_listed_tasks_are_accepted(client):
+    listed = {split: client.tasks(split) for split in ("held_in", "held_out")}
+    assert listed == {"held_in": HELD_IN, "held_out": HELD_OUT} and len(HELD_IN) == 100 and len(HELD_OUT) == 40
+    env = TextWorldEnv()
+    for split, ids in listed.items():
+        assert all(env.split_of(t) == split and tasks.parse(t).id == t for t in ids)
+    with client.session(split="held_out", index=0) as s:  # the server resolves and agrees
+        assert (s.task_id, s.split) == (HELD_OUT[0], "held_out")
+    for bad in ("tw-cooking-r9-g1-s1", "tw-cooking-r1-g1-s007", "tw-cooking-r1-g1-cut-open-s1", "cooking-1"):
+        with pytest.raises(UnknownTask):
+            client.expert(bad)
+
+
+def test_split_of_is_pure_and_splits_disjoint():
+    env = TextWorldEnv()
+    samples = HELD_IN + HELD_OUT + ["tw-cooking-r1-g1-s10000", "tw-simple-dense-none-s3", "tw-custom-q4-w4-s1"]
+    expected = [env.split_of(t) for t in samples]  # warm up (imports, regex caches)
+    events: list[str] = []
+    watching = threading.Event()
+    watched = ("open", "os.", "shutil.", "subprocess.", "socket.", "import")
+    sys.addaudithook(lambda event, args: watching.is_set() and event.startswith(watched) and events.append(event))
+    watching.set()
+    try:
+        again = [TextWorldEnv().split_of(t) for t in samples]
+        lists = (env.tasks("held_in"), env.tasks("held_out"))
+    finally:
+        watching.clear()
+    assert events == [] and again == expected  # no I/O, same answers from a fresh instance
+    assert expected[-3:] == ["held_out"] * 3  # seen config + unseen seed; other family; longer quest
+    assert set(lists[0]).isdisjoint(lists[1]) and len(set(lists[0])) == 100 and len(set(lists[1])) == 40
+    with pytest.raises(KeyError):
+        env.split_of("tw-unknown-s1")
+
+
+def test_game_cache_is_reused(client, cache):
+    task_id = HELD_IN[50]
+    assert not game_folder(cache, task_id).exists()
+    with client.session(task_id=task_id) as s:
+        first = s.observation
+        files = sorted(game_folder(cache, task_id).iterdir())
+        assert [f.name for f in files] == ["game.json", "game.z8", "meta.json"]
+        stamps = [f.stat().st_mtime_ns for f in files]
+        assert s.reset() == first
+    with client.session(task_id=task_id) as s:
+        assert s.observation == first
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+
+
+def test_concurrent_generation_is_safe(tmp_path, monkeypatch):
+    """Threads of one process and two processes asking for one new game at once each get it whole."""
+    monkeypatch.setenv("AGENTGYM_CACHE", str(tmp_path))
+    calls = []
+    real = games._generate
+    monkeypatch.setattr(games, "_generate", lambda *a: calls.append(a) or real(*a))
+    folders: list[Path] = []
+    threads = [threading.Thread(target=lambda: folders.append(games.ensure_game(HELD_IN[51]))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(set(folders)) == 1 and len(folders) == 3
+
+    code = f"from envs.textworld import games; games.ensure_game({HELD_IN[52]!r})"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE) for _ in range(2)]
+    assert all(p.wait(timeout=120) == 0 for p in procs), [p.stderr.read().decode()[-2000:] for p in procs]
+    root = games.games_root()
+    assert (root / HELD_IN[52] / "meta.json").is_file()
+    assert not [p for p in root.iterdir() if p.is_dir() and p.name.startswith(".")]  # no temp folder left
+
+
+def test_clean_strips_banner_and_status_line():
+    raw = "  ___  \n |  $$ \\\n\nHello there.\n\n\n>   -= Kitchen =-0/1"
+    assert clean(raw) == "Hello there."
+
+
+def test_concurrent_sessions_load_games_safely(client, cache):
+    """textworld's logic parser is not thread-safe: a fresh server whose first sessions all load games at
+    once (cached games, so no generation serialises them) must still serve every one."""
+    import asyncio
+
+    from agentgym import AsyncEnvClient
+    from agentgym.env_server import EnvServer
+
+    for i in range(4):  # generate the games through the warm server first
+        client.session(index=i).close()
+
+    async def main(url: str):
+        async with AsyncEnvClient(url) as aclient:
+            sessions = await asyncio.gather(*(aclient.session(index=i % 4) for i in range(16)))
+            results = await asyncio.gather(*(s.step("look") for s in sessions))
+            for s in sessions:
+                await s.close()
+            return sessions, results
+
+    with EnvServer("textworld", extra_env={"AGENTGYM_CACHE": str(cache)}) as fresh:
+        sessions, results = asyncio.run(main(fresh.url))
+    assert len({s.id for s in sessions}) == 16 and all(r.observation.text for r in results)

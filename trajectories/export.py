@@ -1,0 +1,112 @@
+"""Trajectories as training data: chat messages with a per-message `train` flag, token-level masks,
+and AgentGym's published conversation format (`conversations` of `{from, loss, value}`).
+
+The AgentRefine recipe: only assistant turns are learned; assistant turns flagged `erroneous` are kept
+in the context (with the feedback after them) but masked, so the model learns the recovery, not the error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from agentgym.trajectory import Trajectory, Turn
+
+AGENTGYM_ROLES = {"user": "human", "assistant": "gpt", "system": "system"}
+
+
+def to_messages(traj: Trajectory) -> list[dict[str, Any]]:
+    """Chat messages with `train` = learn this message (assistant and not erroneous)."""
+    return [
+        {"role": t.role, "content": t.text, "train": t.role == "assistant" and not t.erroneous}
+        for t in traj.turns
+    ]
+
+
+def to_dataset(trajs: list[Trajectory]):
+    """A Hugging Face `datasets.Dataset` with `messages` (role, content, train) and provenance columns."""
+    from datasets import Dataset
+
+    return Dataset.from_list([
+        {"messages": to_messages(t), "env": t.env, "task_id": t.task_id, "split": t.split,
+         "reward": t.reward, "won": t.won, "trajectory_id": t.id}
+        for t in trajs
+    ])
+
+
+def tokenize_messages(messages: list[dict[str, Any]], tokenizer, max_length: int | None = None) -> dict[str, list]:
+    """`input_ids` and `assistant_masks` (1 = learn) for one conversation.
+
+    Each message's tokens come from the difference between the chat template rendered with and
+    without it, so they are exactly the tokens of the full rendering; an assistant message's header
+    (`<|im_start|>assistant\\n`) is never learned, its content and end-of-turn token are.
+    """
+    def render(msgs: list[dict[str, Any]], gen: bool = False) -> str:
+        plain = [{"role": m["role"], "content": m["content"]} for m in msgs]
+        return tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=gen) if plain else ""
+
+    ids: list[int] = []
+    mask: list[int] = []
+    prev = ""
+    for i, message in enumerate(messages):
+        pieces = []
+        if message["role"] == "assistant":
+            header = render(messages[:i], gen=True)
+            pieces.append((header, 0))
+        full = render(messages[: i + 1])
+        pieces.append((full, int(bool(message.get("train")) and message["role"] == "assistant")))
+        for text, learn in pieces:
+            if not text.startswith(prev):
+                raise ValueError("the chat template does not render conversations prefix by prefix; "
+                                 "per-message masks cannot be derived from it")
+            segment = tokenizer(text[len(prev):], add_special_tokens=False)["input_ids"]
+            ids += segment
+            mask += [learn] * len(segment)
+            prev = text
+    if max_length is not None:
+        ids, mask = ids[:max_length], mask[:max_length]
+    return {"input_ids": ids, "assistant_masks": mask}
+
+
+def tokenize_dataset(dataset, tokenizer, max_length: int | None = None):
+    """Add `input_ids`/`assistant_masks` to a messages dataset; rows with nothing left to learn are dropped."""
+    tokenized = dataset.map(lambda row: tokenize_messages(row["messages"], tokenizer, max_length))
+    return tokenized.filter(lambda row: 1 in row["assistant_masks"])
+
+
+# -- AgentGym's conversation format -------------------------------------------------------------
+def to_agentgym(traj: Trajectory) -> dict[str, Any]:
+    """One item of AgentGym's format: `{"item_id", "conversations": [{"from", "loss", "value"}]}`."""
+    conversations = [
+        {"from": AGENTGYM_ROLES[t.role], "loss": t.role == "assistant" and not t.erroneous, "value": t.text}
+        for t in traj.turns
+        if t.role in AGENTGYM_ROLES
+    ]
+    return {"item_id": f"{traj.env}_{traj.task_id}", "conversations": conversations}
+
+
+def from_agentgym(item: dict[str, Any], env: str = "agentgym", split: str = "held_in") -> Trajectory:
+    """A trajectory from an AgentGym conversation item; `loss: false` gpt turns become erroneous turns
+    (masked), a missing `loss` on a gpt turn means learn it (their convention)."""
+    roles = {v: k for k, v in AGENTGYM_ROLES.items()}
+    turns = []
+    for c in item["conversations"]:
+        role = roles.get(c["from"])
+        if role is None:
+            raise ValueError(f"unknown speaker '{c['from']}' in item {item.get('item_id')}: expected human/gpt/system")
+        erroneous = role == "assistant" and c.get("loss") is False
+        turns.append(Turn(role=role, text=c["value"], kind="action" if role == "assistant" else "observation",
+                          erroneous=erroneous))
+    task_id = str(item.get("item_id", ""))
+    return Trajectory(env=env, task_id=task_id, split=split, model="agentgym-import", turns=turns, won=True)
+
+
+def write_agentgym(trajs: list[Trajectory], path: str | os.PathLike) -> None:
+    with open(path, "w") as f:
+        json.dump([to_agentgym(t) for t in trajs], f, ensure_ascii=False, indent=1)
+
+
+def read_agentgym(path: str | os.PathLike, env: str = "agentgym") -> list[Trajectory]:
+    with open(path) as f:
+        return [from_agentgym(item, env=env) for item in json.load(f)]

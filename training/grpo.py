@@ -22,7 +22,7 @@ from agentgym.llm import LLM, Completion, Sampling
 from agentgym.runner import Runner, RunnerConfig
 from agentgym.trajectory import Trajectory
 from training.recipes import load_recipe
-from trajectories.export import tokenize_messages
+from trajectories.export import rows_to_dataset, tokenize_messages
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,6 @@ def train_grpo(env_urls: list[str], model: str, out: str | os.PathLike, recipe: 
                strategies=(), progress: bool = True) -> dict[str, Any]:
     """GRPO with LoRA on held-in tasks of the env served at `env_urls`; returns per-step timings and rewards."""
     import torch
-    from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
@@ -154,7 +153,7 @@ def train_grpo(env_urls: list[str], model: str, out: str | os.PathLike, recipe: 
     out = Path(out)
     with EnvClient(env_urls) as client:
         tasks = client.tasks("held_in")[: recipe.tasks]
-    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": t}]} for t in tasks])
+    dataset = rows_to_dataset([{"prompt": [{"role": "user", "content": t}]} for t in tasks])
     path = resolve_model(model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     on_gpu = torch.cuda.is_available()

@@ -26,13 +26,26 @@ def to_messages(traj: Trajectory) -> list[dict[str, Any]]:
 
 def to_dataset(trajs: list[Trajectory]):
     """A Hugging Face `datasets.Dataset` with `messages` (role, content, train) and provenance columns."""
+    return rows_to_dataset([{"messages": to_messages(t), "env": t.env, "task_id": t.task_id, "split": t.split,
+                             "reward": t.reward, "won": t.won, "trajectory_id": t.id} for t in trajs])
+
+
+def rows_to_dataset(rows: list[dict[str, Any]]):
+    """A `datasets.Dataset` of JSON-able rows.
+
+    Through a JSONL file rather than `Dataset.from_list`: fingerprinting an in-memory table pickles it
+    with dill, which failed on Python 3.12.3 (the GPU device) with "Can't pickle <class 'MonthDayNano'>".
+    """
+    import tempfile
+
+    import orjson
     from datasets import Dataset
 
-    return Dataset.from_list([
-        {"messages": to_messages(t), "env": t.env, "task_id": t.task_id, "split": t.split,
-         "reward": t.reward, "won": t.won, "trajectory_id": t.id}
-        for t in trajs
-    ])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "rows.jsonl")
+        with open(path, "wb") as f:
+            f.writelines(orjson.dumps(row) + b"\n" for row in rows)
+        return Dataset.from_json(path, keep_in_memory=True)
 
 
 def tokenize_messages(messages: list[dict[str, Any]], tokenizer, max_length: int | None = None) -> dict[str, list]:

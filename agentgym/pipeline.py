@@ -142,7 +142,7 @@ def _collect(cfg: PipelineConfig, urls: dict, llm_url: str, model_name: str, out
                                               max_steps=max_steps, concurrency=cfg.concurrency)
                         store = TrajectoryStore(out / f"{env_name}-{who}.jsonl")
                         stats = await collect(Runner(policy, env, strategies, config), "held_in", episodes, store,
-                                              resume=True)
+                                              resume=True, label=f"collect {env_name} {who}")
                         counts[f"{env_name}-{who}"] = {"episodes": stats.episodes + stats.skipped,
                                                         "success": stats.success}
         finally:

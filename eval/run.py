@@ -54,5 +54,6 @@ async def run_suite(suite: Suite, llm: LLM | None, env_urls: dict[str, list[str]
                                   concurrency=concurrency)
             runner = Runner(llm, env, strategies or [], config)
             await collect(runner, entry.split, len(tasks) * entry.episodes_per_task, run.store(entry),
-                          resume=resume, tasks=tasks, show_progress=show_progress)
+                          resume=resume, tasks=tasks, show_progress=show_progress,
+                          label=f"eval {entry.env} {entry.split}")
     return compute_metrics(run.trajectories(suite))

@@ -43,3 +43,47 @@ def test_pipeline_end_to_end_and_report_matches_trajectories(vllm_server, tmp_pa
     run_pipeline(cfg)
     out = capsys.readouterr().out
     assert out.count("skipped") == 5
+
+
+def test_eval_and_report_commands(vllm_server, tmp_path):
+    import subprocess
+    import sys
+
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text("name: tiny\nentries:\n  - {env: wordle, split: held_out, tasks: 2, max_steps: 2}\n")
+    for name in ("a", "b"):
+        done = subprocess.run([sys.executable, "-m", "agentgym.cli", "eval", "--suite", str(suite), "--out",
+                               str(tmp_path / name), "--llm-url", vllm_server.url, "--max-tokens", "16"],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "wordle" in done.stdout and (tmp_path / name / "report.md").is_file()
+    trajs = TrajectoryStore(tmp_path / "a" / "trajectories" / "wordle-held_out.jsonl").load()
+    assert len(trajs) == 2 and all(t.split == "held_out" for t in trajs)
+    done = subprocess.run([sys.executable, "-m", "agentgym.cli", "report", str(tmp_path / "a"), str(tmp_path / "b"),
+                           "--out", str(tmp_path / "cmp"), "--labels", "first,second"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "first" in text and "second" in text and (tmp_path / "cmp" / "comparison.png").is_file()
+
+
+def test_self_evolution_two_iterations(vllm_server, tmp_path):
+    from agentgym.pipeline import run_evolve
+
+    cfg = load_config(None, [
+        f"out={tmp_path / 'evo'}", f"vllm_url={vllm_server.url}", "envs=[wordle]", "eval_tasks=1",
+        "eval_max_steps=2", "expert_episodes=3", "agent_episodes=1", "collect_max_steps=2", "max_tokens=16",
+        "iterations=2", "sft={max_steps: 1, per_device_train_batch_size: 2, max_length: 768, merge: false}",
+    ])
+    out = run_evolve(cfg)
+    history = json.loads((out / "evolution.json").read_text())
+    assert [h["iteration"] for h in history] == [0, 1]
+    assert all(set(h) >= {"held_in", "held_out"} for h in history)
+    # iteration 1 trains on its own data merged with iteration 0's: the expert's repeated demonstrations
+    # meet their earlier copies and are deduplicated, so the data never shrinks
+    first = json.loads((out / "stages" / "filter_0.json").read_text())
+    second = json.loads((out / "stages" / "filter_1.json").read_text())
+    assert second["kept"] >= first["kept"] >= 3
+    assert second["dropped"].get("duplicate", 0) >= 3
+    models = {t.model for t in TrajectoryStore(out / "iter-1" / "collect" / "wordle-agent.jsonl")}
+    assert models == {"iter-0"}  # iteration 1 explored with the model trained in iteration 0

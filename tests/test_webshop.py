@@ -277,3 +277,28 @@ def test_chromium_renders_a_sessions_results_page(client: EnvClient, tmp_path: P
     assert f"<title>10 results, {len(clickables)} clickable</title>" in dom  # the browser built the list
     for product in env.view.results[10:20]:
         assert f'data-pid="{product.pid}"' in dom and product.title in dom and f"${product.price:.2f}" in dom
+
+
+def test_session_page_is_served_as_html(client):
+    """A person can open a session's current page: GET /sessions/{id}/html."""
+    import httpx
+
+    with client.session(split="held_in", index=0) as s:
+        s.step(client.expert(s.task_id)[0])  # a search: the results page
+        r = httpx.get(f"{s.url}/sessions/{s.id}/html")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert "<html" in r.text.lower()
+        product_ids = [a[len("click["):-1] for a in s.observation.available_actions or [] if a.startswith("click[B0")]
+        assert product_ids and all(pid in r.text for pid in product_ids)
+    r = httpx.get(f"{client.urls[0]}/sessions/nope/html")
+    assert r.status_code == 404 and r.json()["code"] == "unknown_session"
+
+
+def test_envs_without_pages_say_so(echo_server):
+    import httpx
+
+    from agentgym import EnvClient
+
+    with EnvClient(echo_server.url) as c, c.session() as s:
+        r = httpx.get(f"{s.url}/sessions/{s.id}/html")
+        assert r.status_code == 404 and "no HTML view" in r.json()["message"]

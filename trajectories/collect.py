@@ -47,7 +47,7 @@ def plan_jobs(tasks: list[str], episodes: int, done: set[tuple[str, int]]) -> li
 
 
 async def collect(runner: Runner, split: str, episodes: int, store: TrajectoryStore, resume: bool = False,
-                  tasks: list[str] | None = None, show_progress: bool = True) -> CollectStats:
+                  tasks: list[str] | None = None, show_progress: bool = True, label: str = "") -> CollectStats:
     """Play `episodes` episodes of `split` (or of `tasks`) and append each trajectory as it finishes.
 
     Without `resume`, an existing non-empty store is an error (nothing is overwritten); with it,
@@ -64,7 +64,7 @@ async def collect(runner: Runner, split: str, episodes: int, store: TrajectorySt
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("success {task.fields[success]:.0%}  {task.fields[tps]:.0f} tok/s"), TimeElapsedColumn()]
     with Progress(*columns, disable=not show_progress, transient=False) as progress:
-        bar = progress.add_task(f"collect {split}", total=len(jobs), success=0.0, tps=0.0)
+        bar = progress.add_task(label or f"collect {split}", total=len(jobs), success=0.0, tps=0.0)
 
         def record(traj: Trajectory) -> None:
             traj.split = traj.split or split  # an episode whose session never opened still has a split

@@ -24,19 +24,22 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PipelineConfig:
+    """Defaults sized for the embedded model on a 2-core CPU (about 20-30 minutes); scale up with --set."""
+
     model: str = "smollm2"
     out: str = "runs/pipeline"
     envs: list[str] = field(default_factory=lambda: ["maze", "wordle"])
-    eval_tasks: int = 12  # per env and split
-    eval_max_steps: int = 12
-    expert_episodes: int = 40  # expert demonstrations per env (held-in)
-    agent_episodes: int = 16  # agent episodes per env with the feedback strategy (held-in)
+    eval_tasks: int = 8  # per env and split
+    eval_max_steps: int = 10
+    expert_episodes: int = 24  # expert demonstrations per env (held-in)
+    agent_episodes: int = 8  # agent episodes per env with the feedback strategy (held-in)
     feedback: str = "refine"
-    collect_max_steps: int = 12
+    collect_max_steps: int = 10
     collect_temperature: float = 0.7
     max_tokens: int = 48
     concurrency: int = 16
-    sft: dict[str, Any] = field(default_factory=lambda: {"num_train_epochs": 1, "max_length": 1024,
+    # CPU training runs at roughly 100 tokens/s here: one epoch over short, truncated demonstrations.
+    sft: dict[str, Any] = field(default_factory=lambda: {"num_train_epochs": 1, "max_length": 768,
                                                          "per_device_train_batch_size": 4, "merge": False,
                                                          "learning_rate": 3e-4})
     iterations: int = 2  # self-evolution only

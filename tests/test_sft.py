@@ -34,15 +34,27 @@ def test_sft_masks_errors_learns_and_is_served(tmp_path, model_dir):
     result = run_sft(trainer, recipe, tmp_path / "out")
     assert len(result.losses) == 4 and result.losses[-1] < result.losses[0]
 
+    import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), result.adapter_dir)
-    ids = trainer.processing_class.apply_chat_template(
+    tok = trainer.processing_class
+    prompt = tok.apply_chat_template(
         [{"role": "system", "content": "You are an agent."}, {"role": "user", "content": "Task t1."}],
-        add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    out = tuned.generate(**ids, max_new_tokens=12, do_sample=False)
-    assert "Action" in trainer.processing_class.decode(out[0, ids["input_ids"].shape[1]:])  # it learned the format
+        add_generation_prompt=True, tokenize=False)
+    target = "Thought: ok\nAction: move north<|im_end|>"
+    ids = tok(prompt + target, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"])
+
+    def nll(model) -> float:  # mean negative log-likelihood of the learned reply
+        with torch.no_grad():
+            logits = model(ids).logits[0, n_prompt - 1:-1].float()
+        return torch.nn.functional.cross_entropy(logits, ids[0, n_prompt:]).item()
+
+    base = AutoModelForCausalLM.from_pretrained(model_dir)
+    before = nll(base)
+    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), result.adapter_dir)
+    assert nll(tuned) < before  # the adapter loads and makes the demonstrated reply more likely
 
     from agentgym.vllm_server import VLLMServer
 
@@ -51,4 +63,4 @@ def test_sft_masks_errors_learns_and_is_served(tmp_path, model_dir):
                                                {"role": "user", "content": "Task t3."}],
                 "max_tokens": 16, "temperature": 0}
         reply = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=300).json()
-        assert "Action" in reply["choices"][0]["message"]["content"]
+        assert reply["model"] == "tuned" and reply["usage"]["completion_tokens"] > 0

@@ -27,6 +27,8 @@ def pick(obs_actions: list[str] | None) -> str:
 
 
 def percentile(values: list[float], q: float) -> float:
+    if not values:  # nothing finished in the time given (e.g. JVMs still starting)
+        return float("nan")
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
 

@@ -61,10 +61,8 @@ def in_process(env_name: str, sessions: int, steps: int, seconds: float) -> dict
 async def over_http(url: str, sessions: int, steps: int, seconds: float, server_pid: int) -> dict:
     lat: list[float] = []
     budget = {"left": steps}
-    deadline = time.perf_counter() + seconds
 
-    async def worker(client: AsyncEnvClient, i: int) -> None:
-        s = await client.session(index=i)
+    async def worker(s) -> None:
         action = pick(s.observation.available_actions)
         while budget["left"] > 0 and time.perf_counter() < deadline:
             budget["left"] -= 1
@@ -75,16 +73,19 @@ async def over_http(url: str, sessions: int, steps: int, seconds: float, server_
                 await s.reset()
                 result.observation = s.observation
             action = pick(result.observation.available_actions)
-        await s.close()
 
     async with AsyncEnvClient(url) as client:
         n_tasks = len(await client.tasks("held_in"))
+        # Open every session first (resets may load or generate games): only steps are timed, as in-process.
+        sessions = await asyncio.gather(*(client.session(index=i % n_tasks) for i in range(sessions)))
         server, me = psutil.Process(server_pid), psutil.Process()
         cpu0 = (sum(server.cpu_times()[:2]), sum(me.cpu_times()[:2]))
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker(client, i % n_tasks) for i in range(sessions)))
+        deadline = t0 + seconds
+        await asyncio.gather(*(worker(s) for s in sessions))
         elapsed = time.perf_counter() - t0
         cpu1 = (sum(server.cpu_times()[:2]), sum(me.cpu_times()[:2]))
+        await asyncio.gather(*(s.close() for s in sessions))
     n = len(lat)
     return {
         "steps_s": n / elapsed, "p50_ms": percentile(lat, 0.5) * 1e3, "p99_ms": percentile(lat, 0.99) * 1e3,

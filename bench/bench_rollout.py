@@ -7,7 +7,8 @@ sequential one-episode-at-a-time loop.
 
 Every LLM call generates exactly --tokens tokens (vLLM's `ignore_eos` + `min_tokens`), so collection
 and the raw baseline do the same decoding work; the baseline's prompts have the collection's mean
-prompt length. Episodes = 2 x concurrency per measurement (at least 4), against the maze env.
+prompt length and a distinct opening each (no free prefill from the prefix cache).
+Episodes = 2 x concurrency per measurement (at least 4), against the maze env.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import time
 
 import aiohttp
@@ -54,15 +56,18 @@ async def raw_vllm(llm_url: str, concurrency: int, calls: int, prompt_tokens: in
         async with http.get(llm_url + "/v1/models") as r:
             model = (await r.json())["data"][0]["id"]
         # ~1 token per repeated word for this tokenizer; the chat template adds about 30 more
-        content = "word " * max(1, int(prompt_tokens) - 30)
-        body = {"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": tokens,
-                "min_tokens": tokens, "ignore_eos": True, "temperature": 1.0}
+        content = "word " * max(1, int(prompt_tokens) - 40)
         left = {"n": calls}
         generated = {"n": 0, "prompt": 0}
 
         async def worker() -> None:
             while left["n"] > 0:
                 left["n"] -= 1
+                # A distinct opening per request, so vLLM's prefix cache cannot skip the prefill that
+                # collection (whose prompts differ per episode) has to pay.
+                unique = f"request {left['n']} {random.random():.12f} {random.random():.12f}. "
+                body = {"model": model, "messages": [{"role": "user", "content": unique + content}],
+                        "max_tokens": tokens, "min_tokens": tokens, "ignore_eos": True, "temperature": 1.0}
                 async with http.post(llm_url + "/v1/chat/completions", json=body) as r:
                     usage = (await r.json())["usage"]
                 generated["n"] += usage["completion_tokens"]

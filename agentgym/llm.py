@@ -2,6 +2,7 @@
 
 - `OpenAIChatLLM`: any OpenAI-compatible endpoint (vLLM's server first of all);
 - `VLLMEngineLLM`: vLLM's engine in this process, for offline batch use;
+- `BatchedLLM`: a synchronous batch generator (HF `generate`, vLLM's offline `LLM`) behind the same interface;
 - `ScriptedLLM`: a test double that answers from a script; never a real model.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -167,6 +169,81 @@ class VLLMEngineLLM(LLM):
 
     async def aclose(self) -> None:
         self.engine.shutdown()
+
+
+BatchGenerate = Callable[[list[Messages], Sampling], list[Completion]]
+
+
+class BatchedLLM(LLM):
+    """A synchronous batch generator behind the async interface: concurrent `chat` calls become one batch.
+
+    The runner plays each episode in its own task and awaits one reply per turn; a model that generates in
+    batches (HF `generate`, vLLM's offline `LLM` as TRL colocates it) would otherwise see one prompt at a time.
+    A batch leaves when `max_wait` seconds pass without a new request, or when it holds `max_batch` prompts;
+    while it generates (in a worker thread) the next one fills up. `max_batch=1` is the sequential loop.
+    Requests with different sampling go in different batches. `generate` gets one prompt per sample
+    (a request for `n` samples appears `n` times) and returns one completion per prompt, in order.
+    """
+
+    def __init__(self, generate: BatchGenerate, name: str = "policy", max_batch: int = 256, max_wait: float = 0.02):
+        self.generate, self.model = generate, name
+        self.max_batch, self.max_wait = max(1, max_batch), max_wait
+        self.batch_sizes: list[int] = []  # prompts per generate call, for benchmarks and tests
+        self.generate_s = 0.0  # seconds spent inside `generate`
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _bind(self) -> None:
+        # asyncio primitives belong to one loop; GRPO runs one `asyncio.run` per training step.
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._pending, self._arrived, self._worker = loop, [], asyncio.Event(), None
+
+    async def chat(self, messages: Messages, sampling: Sampling, n: int = 1) -> list[Completion]:
+        self._bind()
+        reply = self._loop.create_future()
+        self._pending.append((messages, sampling, n, reply))
+        self._arrived.set()
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work())
+        return await reply
+
+    async def _work(self) -> None:
+        while self._pending:
+            while sum(r[2] for r in self._pending) < self.max_batch:  # wait for the other episodes' turns
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), self.max_wait)
+                except TimeoutError:
+                    break
+            batch, size = [], 0
+            while self._pending and (not batch or size + self._pending[0][2] <= self.max_batch):
+                batch.append(self._pending.pop(0))
+                size += batch[-1][2]
+            groups: dict[bytes, list] = {}
+            for request in batch:
+                groups.setdefault(orjson.dumps(request[1].to_dict(), option=orjson.OPT_SORT_KEYS), []).append(request)
+            for group in groups.values():
+                await self._generate(group)
+
+    async def _generate(self, group: list) -> None:
+        prompts = [messages for messages, _, n, _ in group for _ in range(n)]
+        self.batch_sizes.append(len(prompts))
+        t0 = time.perf_counter()
+        try:
+            outputs = await asyncio.to_thread(self.generate, prompts, group[0][1])
+            self.generate_s += time.perf_counter() - t0
+            if len(outputs) != len(prompts):
+                raise LLMError(f"batch generate returned {len(outputs)} completions for {len(prompts)} prompts")
+        except Exception as e:  # every caller of this batch gets the error; later batches still run
+            for *_, reply in group:
+                if not reply.done():
+                    reply.set_exception(e)
+            return
+        start = 0
+        for _, _, n, reply in group:
+            if not reply.done():
+                reply.set_result(outputs[start:start + n])
+            start += n
 
 
 class ScriptedLLM(LLM):

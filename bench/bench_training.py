@@ -2,7 +2,10 @@
 
     .venv/bin/python bench/bench_training.py --sft-steps 6 --grpo-steps 2             # this CPU machine
     python -m bench.bench_training --model /tmp/models/smollm2 --episodes 256 --sft-steps 30 --batch 16 \\
-        --grpo-steps 3 --grpo-batch 16                                                 # the GPU device
+        --grpo-steps 3 --grpo-batch 16 --generators vllm hf hf1                        # the GPU device
+
+GRPO runs once per rollout generator, side by side on the same tasks: `vllm` = TRL's colocated vLLM,
+`hf` = transformers' `generate` on the batched turns of all episodes, `hf1` = `generate` one turn at a time.
 
 The SFT data are expert trajectories of the maze env (collected through the real server); both SFT runs
 train the same data for the same number of steps, and tokens/s counts the real (non-padding) tokens.
@@ -69,6 +72,7 @@ def main() -> None:
     ap.add_argument("--grpo-steps", type=int, default=2)
     ap.add_argument("--grpo-batch", type=int, default=4, help="sequences per GRPO step")
     ap.add_argument("--grpo-generations", type=int, default=2)
+    ap.add_argument("--generators", nargs="+", default=["hf", "hf1"], choices=["vllm", "hf", "hf1"])
     ap.add_argument("--json", default="")
     args = ap.parse_args()
 
@@ -78,20 +82,32 @@ def main() -> None:
     with EnvServer("maze", max_sessions=1024) as server, tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "expert.jsonl"
         expert_data(server.url, args.episodes, data)
+        packings = (False, True) if args.sft_steps else ()
         results["sft"] = [sft_speed(data, args.model, args.sft_steps, args.batch, packing, args.max_length,
-                                    Path(tmp) / f"sft-{packing}") for packing in (False, True)]
+                                    Path(tmp) / f"sft-{packing}") for packing in packings]
         for r in results["sft"]:
             print(f"SFT packing={r['packing']!s:5}: {r['tokens']} tokens in {r['seconds']:.1f} s = "
                   f"{r['tokens_s']:.0f} tokens/s ({r['steps']} steps of batch {r['batch']})", flush=True)
-        if args.grpo_steps:
+        results["grpo"] = {}
+        for generator in args.generators if args.grpo_steps else []:
             recipe = GRPORecipe(max_steps=args.grpo_steps, per_device_train_batch_size=args.grpo_batch,
                                 num_generations=args.grpo_generations, max_turns=4, max_new_tokens=48,
-                                tasks=max(8, args.grpo_batch))
-            g = train_grpo([server.url], args.model, Path(tmp) / "grpo", recipe, progress=False)
-            results["grpo"] = {k: g[k] for k in ("steps", "total_s", "rollout_s", "update_s")}
-            print(f"GRPO: {g['steps']} steps of {args.grpo_batch} episodes x {recipe.max_turns} turns: "
-                  f"{g['total_s'] / g['steps']:.1f} s/step = rollout {g['rollout_s'] / g['steps']:.1f} s + "
-                  f"update {g['update_s'] / g['steps']:.1f} s", flush=True)
+                                tasks=max(8, args.grpo_batch), use_vllm=generator == "vllm",
+                                rollout_batch=1 if generator == "hf1" else 256)
+            g = train_grpo([server.url], args.model, Path(tmp) / f"grpo-{generator}", recipe, progress=False)
+            turns = sum(sum(sizes) for sizes in g["batch_sizes"])
+            calls = sum(len(sizes) for sizes in g["batch_sizes"])
+            results["grpo"][generator] = {k: g[k] for k in ("steps", "setup_s", "total_s", "rollout_s", "update_s",
+                                                                        "generate_s", "logprobs_s")} | {
+                "turns": turns, "generate_calls": calls,
+                "rollout_s_per_step": [round(x, 2) for x in g["rollout_s_per_step"]]}
+            print(f"GRPO [{generator}]: {g['steps']} steps of {args.grpo_batch} episodes x <= {recipe.max_turns} "
+                  f"turns: {g['total_s'] / g['steps']:.1f} s/step = rollout {g['rollout_s'] / g['steps']:.1f} s"
+                  f" + update {g['update_s'] / g['steps']:.1f} s; {turns} turns in {calls} generate calls; "
+                  f"rollout per step {results['grpo'][generator]['rollout_s_per_step']}; "
+                  f"of the rollout: generate {g['generate_s'] / g['steps']:.1f} s, logprobs "
+                  f"{g['logprobs_s'] / g['steps']:.1f} s per step; trainer setup {g['setup_s']:.0f} s",
+                  flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

@@ -35,6 +35,36 @@ def test_grpo_smoke_run_against_live_maze(server_factory, tmp_path):
     for r in (x for step in result["rewards"] for x in step):
         assert r <= 1.0 and (r * 4) == int(r * 4)
     assert result["rollout_s"] > 0 and result["update_s"] > 0
+    # the two episodes of a step play concurrently: their first turns are generated in one batch
+    assert result["generator"] == "transformers"
+    assert [sizes[0] for sizes in result["batch_sizes"]] == [2, 2]
     assert (tmp_path / "grpo" / "adapter" / "adapter_config.json").is_file()
     logged = [h for h in result["log"] if "reward" in h]
     assert logged and all("completions/mean_length" in h for h in logged)
+    report = (tmp_path / "grpo" / "training_report.md").read_text()
+    assert "| generator | transformers |" in report and "| reward |" in report
+    assert (tmp_path / "grpo" / "training_curves.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_sequence_logprobs_in_a_padded_batch_equal_one_at_a_time(model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from training.grpo import sequence_logprobs
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    texts = [("Hello there", " general Kenobi"), ("A much longer prompt that needs no padding at all", " ok"),
+             ("Hi", " a reply that is the longest completion of the three")]
+    seqs = [(tok(p)["input_ids"], tok(c)["input_ids"]) for p, c in texts]
+    batched = sequence_logprobs(model, seqs, batch=3)
+    single = [sequence_logprobs(model, [s], batch=1)[0] for s in seqs]
+    assert [len(b) for b in batched] == [len(c) for _, c in seqs]
+    for b, s in zip(batched, single, strict=True):
+        assert b == pytest.approx(s, abs=1e-4)
+    # and the values are the model's: the first completion token's logprob from a plain forward pass
+    ids = torch.tensor([seqs[0][0] + seqs[0][1]])
+    with torch.no_grad():
+        logits = model(ids).logits[0, len(seqs[0][0]) - 1]
+    assert batched[0][0] == pytest.approx(torch.log_softmax(logits, -1)[seqs[0][1][0]].item(), abs=1e-4)

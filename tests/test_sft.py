@@ -33,6 +33,9 @@ def test_sft_masks_errors_learns_and_is_served(tmp_path, model_dir):
 
     result = run_sft(trainer, recipe, tmp_path / "out")
     assert len(result.losses) == 4 and result.losses[-1] < result.losses[0]
+    report = (tmp_path / "out" / "training_report.md").read_text()
+    assert "| steps | 4 |" in report and f"| loss | {result.losses[0]:.4g} | {result.losses[-1]:.4g} |" in report
+    assert (tmp_path / "out" / "training_curves.png").stat().st_size > 1000
 
     import torch
     from peft import PeftModel

@@ -1,7 +1,9 @@
 """Multi-turn GRPO against live environment servers: TRL's GRPOTrainer with a `rollout_func`.
 
 The rollout plays whole episodes with the same `Runner` the collector uses (ReAct turns, parser,
-feedback), the policy being the model under training (`HFGenerateLLM`). Each episode becomes one
+feedback), the policy being the model under training. The episodes of a step run concurrently and their
+turns are generated in batches (`BatchedLLM`): by TRL's colocated vLLM on a GPU (TRL syncs the weights
+before each rollout), by transformers' `generate` on the CPU. Each episode becomes one
 sequence: the first two messages are the prompt; everything after is the completion, in which only
 the model's own tokens count (`env_mask` = 0 on observations, feedback and chat headers). The reward
 is the environment's, minus an optional penalty per invalid action.
@@ -14,14 +16,16 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from agentgym.client import AsyncEnvClient, EnvClient
-from agentgym.llm import LLM, Completion, Sampling
+from agentgym.llm import BatchedLLM, BatchGenerate, Completion, Sampling
 from agentgym.runner import Runner, RunnerConfig
 from agentgym.trajectory import Trajectory
 from training.recipes import load_recipe
+from training.report import write_training_report
 from trajectories.export import rows_to_dataset, tokenize_messages
 
 log = logging.getLogger(__name__)
@@ -45,33 +49,63 @@ class GRPORecipe:
     tasks: int = 32  # held-in tasks in the training set
     seed: int = 0
     logging_steps: int = 1
+    rollout_batch: int = 256  # most prompts per generate call (1 = one at a time)
+    use_vllm: bool | None = None  # None: TRL's colocated vLLM when there is a GPU and vLLM is installed
+    vllm_gpu_memory_utilization: float = 0.3
 
 
-class HFGenerateLLM(LLM):
-    """The policy under training as an LLM backend: plain `generate` (the CPU path)."""
+def hf_batch_generate(model, tokenizer) -> BatchGenerate:
+    """Sampling with transformers' `generate` on a left-padded batch (the CPU path)."""
 
-    def __init__(self, model, tokenizer, name: str = "policy"):
-        self.hf_model, self.tokenizer, self.model = model, tokenizer, name
-        self._lock = asyncio.Lock()  # one generate at a time on a shared model
-
-    async def chat(self, messages, sampling: Sampling, n: int = 1) -> list[Completion]:
+    def generate(prompts: list[list[dict]], sampling: Sampling) -> list[Completion]:
         import torch
 
-        inputs = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                    return_dict=True).to(self.hf_model.device)
-        width = inputs["input_ids"].shape[1]
+        texts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in prompts]
+        side, tokenizer.padding_side = tokenizer.padding_side, "left"  # new tokens must follow every prompt
+        try:
+            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        finally:
+            tokenizer.padding_side = side
+        greedy = sampling.temperature <= 0
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=sampling.max_tokens, do_sample=not greedy,
+                                 temperature=None if greedy else sampling.temperature,
+                                 top_p=None if greedy else sampling.top_p, pad_token_id=tokenizer.pad_token_id)
+        width, stops = enc["input_ids"].shape[1], {tokenizer.eos_token_id, tokenizer.pad_token_id}
+        completions = []
+        for row, mask in zip(out[:, width:].tolist(), enc["attention_mask"].sum(1).tolist(), strict=True):
+            length = next((i for i, t in enumerate(row) if t in stops), len(row))
+            finish = "stop" if length < len(row) else "length"
+            completions.append(Completion(tokenizer.decode(row[:length], skip_special_tokens=True), mask, length,
+                                          finish))
+        return completions
 
-        def run():
-            with torch.no_grad():
-                return self.hf_model.generate(**inputs, max_new_tokens=sampling.max_tokens, do_sample=True,
-                                              temperature=max(sampling.temperature, 1e-3), top_p=sampling.top_p,
-                                              num_return_sequences=n, pad_token_id=self.tokenizer.pad_token_id)
+    return generate
 
-        async with self._lock:
-            out = await asyncio.to_thread(run)
-        texts = self.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
-        pad = self.tokenizer.pad_token_id
-        return [Completion(t, width, int((o[width:] != pad).sum())) for t, o in zip(texts, out, strict=True)]
+
+def vllm_batch_generate(llm, tokenizer) -> BatchGenerate:
+    """Sampling with vLLM's offline `LLM` (TRL's colocate mode keeps its weights equal to the policy's)."""
+
+    def generate(prompts: list[list[dict]], sampling: Sampling) -> list[Completion]:
+        from vllm import SamplingParams
+
+        texts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in prompts]
+        params = SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
+                                stop=sampling.stop, seed=sampling.seed, **(sampling.extra or {}))
+        outs = llm.generate(texts, params, use_tqdm=False)
+        return [Completion(o.outputs[0].text, len(o.prompt_token_ids), len(o.outputs[0].token_ids),
+                           o.outputs[0].finish_reason) for o in outs]
+
+    return generate
+
+
+def policy_llm(trainer, recipe: GRPORecipe) -> BatchedLLM:
+    """The model under training as the runner's LLM: TRL's colocated vLLM when it has one, else `generate`."""
+    if getattr(trainer, "use_vllm", False):
+        generate = vllm_batch_generate(trainer.vllm_generation.llm, trainer.processing_class)
+    else:
+        generate = hf_batch_generate(trainer.model, trainer.processing_class)
+    return BatchedLLM(generate, max_batch=recipe.rollout_batch)
 
 
 def episode_tensors(traj: Trajectory, tokenizer) -> dict[str, list]:
@@ -85,14 +119,25 @@ def episode_tensors(traj: Trajectory, tokenizer) -> dict[str, list]:
             "env_mask": full["assistant_masks"][n_prompt:]}
 
 
-def sequence_logprobs(model, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
-    """Log-probabilities of the completion tokens under `model` (what the sampler assigned them)."""
+def sequence_logprobs(model, sequences: list[tuple[list[int], list[int]]], batch: int = 16) -> list[list[float]]:
+    """Log-probabilities of each completion's tokens under `model`, for (prompt_ids, completion_ids) pairs.
+
+    Sequences go through the model `batch` at a time, right-padded (real tokens keep positions 0..n-1)."""
     import torch
 
-    ids = torch.tensor([prompt_ids + completion_ids], device=model.device)
-    with torch.no_grad():
-        logits = model(ids).logits[0, len(prompt_ids) - 1:-1].float()
-    return torch.log_softmax(logits, -1).gather(1, ids[0, len(prompt_ids):, None])[:, 0].tolist()
+    pad = 0
+    result: list[list[float]] = []
+    for start in range(0, len(sequences), batch):
+        chunk = [p + c for p, c in sequences[start:start + batch]]
+        width = max(map(len, chunk))
+        ids = torch.tensor([s + [pad] * (width - len(s)) for s in chunk], device=model.device)
+        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in chunk], device=model.device)
+        with torch.no_grad():
+            logps = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
+        taken = logps.gather(2, ids[:, 1:, None])[..., 0]
+        for row, (prompt, completion) in zip(taken.tolist(), sequences[start:start + batch], strict=True):
+            result.append(row[len(prompt) - 1:len(prompt) - 1 + len(completion)])
+    return result
 
 
 def make_rollout(env_urls: list[str], recipe: GRPORecipe, strategies=(), stats: dict | None = None):
@@ -101,7 +146,7 @@ def make_rollout(env_urls: list[str], recipe: GRPORecipe, strategies=(), stats: 
 
     def rollout(prompts: list, trainer) -> dict[str, Any]:
         task_ids = [p[-1]["content"] if isinstance(p, list) else str(p) for p in prompts]
-        policy = HFGenerateLLM(trainer.model, trainer.processing_class)
+        policy = policy_llm(trainer, recipe)
         config = RunnerConfig(sampling=Sampling(temperature=recipe.temperature, max_tokens=recipe.max_new_tokens),
                               max_steps=recipe.max_turns, concurrency=len(task_ids))
 
@@ -115,18 +160,22 @@ def make_rollout(env_urls: list[str], recipe: GRPORecipe, strategies=(), stats: 
         was_training = trainer.model.training
         trainer.model.eval()
         trajs = asyncio.run(play())
-        out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "logprobs": [], "env_mask": [],
-                                "env_reward": []}
+        t_logprobs = time.monotonic()
+        out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "env_mask": [], "env_reward": []}
         for traj in trajs:
             seq = episode_tensors(traj, trainer.processing_class)
             out["prompt_ids"].append(seq["prompt_ids"])
             out["completion_ids"].append(seq["completion_ids"])
             out["env_mask"].append(seq["env_mask"])
-            out["logprobs"].append(sequence_logprobs(trainer.model, seq["prompt_ids"], seq["completion_ids"]))
             out["env_reward"].append(traj.reward - recipe.invalid_penalty * traj.invalid_actions)
+        out["logprobs"] = sequence_logprobs(trainer.model, list(zip(out["prompt_ids"], out["completion_ids"],
+                                                                    strict=True)))
         trainer.model.train(was_training)
         if stats is not None:
             stats.setdefault("rollout_s", []).append(time.monotonic() - t0)
+            stats.setdefault("batch_sizes", []).append(policy.batch_sizes)
+            stats.setdefault("generate_s", []).append(policy.generate_s)
+            stats.setdefault("logprobs_s", []).append(time.monotonic() - t_logprobs)
             stats.setdefault("rewards", []).append(out["env_reward"])
         return out
 
@@ -157,26 +206,43 @@ def train_grpo(env_urls: list[str], model: str, out: str | os.PathLike, recipe: 
     path = resolve_model(model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     on_gpu = torch.cuda.is_available()
+    use_vllm = recipe.use_vllm if recipe.use_vllm is not None else on_gpu and find_spec("vllm") is not None
+    max_completion = recipe.max_turns * (recipe.max_new_tokens + 256)
     net = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if on_gpu else torch.float32)
     args = GRPOConfig(
         output_dir=str(out / "checkpoints"), learning_rate=recipe.learning_rate, max_steps=recipe.max_steps,
         per_device_train_batch_size=recipe.per_device_train_batch_size, num_generations=recipe.num_generations,
         gradient_accumulation_steps=recipe.gradient_accumulation_steps, beta=recipe.beta, seed=recipe.seed,
-        max_completion_length=recipe.max_turns * (recipe.max_new_tokens + 256), logging_steps=recipe.logging_steps,
+        max_completion_length=max_completion, logging_steps=recipe.logging_steps,
         save_strategy="no", report_to=[], bf16=on_gpu, use_cpu=not on_gpu, disable_tqdm=not progress,
+        use_vllm=use_vllm, vllm_mode="colocate", vllm_gpu_memory_utilization=recipe.vllm_gpu_memory_utilization,
+        vllm_max_model_length=max_completion + 4096,
     )
     stats: dict[str, Any] = {}
+    t_setup = time.monotonic()
     trainer = GRPOTrainer(model=net, reward_funcs=[env_reward], args=args, train_dataset=dataset,
                           processing_class=tokenizer, rollout_func=make_rollout(env_urls, recipe, strategies, stats),
                           peft_config=LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha,
                                                  target_modules=recipe.target_modules, task_type="CAUSAL_LM"))
     t0 = time.monotonic()
+    setup = t0 - t_setup  # includes starting the colocated vLLM
     trainer.train()
     total = time.monotonic() - t0
     adapter_dir = out / "adapter"
     trainer.model.save_pretrained(adapter_dir)
     tokenizer.save_pretrained(adapter_dir)
     rollout = sum(stats.get("rollout_s", []))
-    return {"adapter_dir": str(adapter_dir), "steps": trainer.state.global_step, "total_s": total,
-            "rollout_s": rollout, "update_s": total - rollout, "rewards": stats.get("rewards", []),
-            "log": trainer.state.log_history}
+    result = {"adapter_dir": str(adapter_dir), "steps": trainer.state.global_step, "setup_s": setup,
+              "total_s": total, "rollout_s": rollout, "update_s": total - rollout,
+              "rollout_s_per_step": stats.get("rollout_s", []), "generate_s": sum(stats.get("generate_s", [])),
+              "logprobs_s": sum(stats.get("logprobs_s", [])), "rewards": stats.get("rewards", []),
+              "generator": "vllm" if use_vllm else "transformers", "batch_sizes": stats.get("batch_sizes", []),
+              "log": trainer.state.log_history}
+    steps = max(1, result["steps"])
+    write_training_report(out, "GRPO run", result["log"], {
+        "generator": result["generator"], "steps": result["steps"],
+        "episodes per step": recipe.per_device_train_batch_size, "trainer setup s": round(setup, 1),
+        "s per step": round(total / steps, 2), "rollout s per step": round(rollout / steps, 2),
+        "update s per step": round((total - rollout) / steps, 2), "adapter": str(adapter_dir)},
+        curves=["reward", "reward_std", "completions/mean_length", "loss"])
+    return result

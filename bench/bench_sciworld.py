@@ -1,8 +1,8 @@
 """Steps/s in process: `SciWorldEnv.step` (fast path) vs. the package's `ScienceWorldEnv.step`.
 
-    .venv/bin/python -m envs.sciworld.benchmark [--rounds 3] [--deterministic]
-    .venv/bin/python -m envs.sciworld.benchmark --http 1 16 [--seconds 10] [--warmup 10] [--deterministic]
-    .venv/bin/python -m envs.sciworld.benchmark --http 4 --episode-steps 30 [--pool 4] [--seconds 60]
+    .venv/bin/python bench/bench_sciworld.py [--rounds 3] [--deterministic]
+    .venv/bin/python bench/bench_sciworld.py --http 1 16 [--seconds 10] [--warmup 10] [--deterministic]
+    .venv/bin/python bench/bench_sciworld.py --http 4 --episode-steps 30 [--pool 4] [--seconds 60]
 
 Both replay the same actions from a fresh load of each task: the gold paths of a few task types (up
 to the winning step; some actions make time pass, e.g. heating, waiting) and a walk of cheap actions

@@ -209,7 +209,7 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             name, _, url = item.partition("=")
             given.setdefault(name, []).append(url)
         with env_servers(spec.envs, given) as urls, contextlib.ExitStack() as stack:
-            served = adapter and "adapter"
+            served, server_started = adapter and "adapter", not llm_url
             if not llm_url:
                 server = stack.enter_context(VLLMServer(model, loras={"adapter": adapter} if adapter else None))
                 llm_url = server.url
@@ -218,14 +218,17 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             async def main():
                 llm = OpenAIChatLLM(llm_url, model=served or None)
                 try:
-                    return await run_suite(spec, llm, urls, out, make_strategies(feedback),
-                                           Sampling(temperature=0.0, max_tokens=max_tokens), concurrency)
+                    metrics = await run_suite(spec, llm, urls, out, make_strategies(feedback),
+                                              Sampling(temperature=0.0, max_tokens=max_tokens), concurrency)
+                    return metrics, llm.model
                 finally:
                     await llm.aclose()
 
-            metrics = asyncio.run(main())
-        write_report(metrics, out, model=model, adapter=adapter, suite=spec.name, feedback=feedback)
-        Console().print(console_table(metrics, f"{spec.name}: {model}{' + ' + adapter if adapter else ''}"))
+            metrics, answered = asyncio.run(main())
+        # a server given by URL names its own model: record that name, not the --model default
+        label = model if server_started else answered
+        write_report(metrics, out, model=label, adapter=adapter, suite=spec.name, feedback=feedback)
+        Console().print(console_table(metrics, f"{spec.name}: {label}{' + ' + adapter if adapter else ''}"))
         typer.echo(f"report: {out}/report.md")
 
 

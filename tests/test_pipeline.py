@@ -60,10 +60,12 @@ def test_eval_and_report_commands(vllm_server, tmp_path):
     suite.write_text("name: tiny\nentries:\n  - {env: wordle, split: held_out, tasks: 2, max_steps: 2}\n")
     for name in ("a", "b"):
         done = subprocess.run([sys.executable, "-m", "agentgym.cli", "eval", "--suite", str(suite), "--out",
-                               str(tmp_path / name), "--llm-url", vllm_server.url, "--max-tokens", "16"],
-                              capture_output=True, text=True, timeout=600)
+                               str(tmp_path / name), "--llm-url", vllm_server.url, "--max-tokens", "16",
+                               "--model", "ignored-with-a-url"], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
         assert "wordle" in done.stdout and (tmp_path / name / "report.md").is_file()
+        # the report names the model the server answered as, not the --model default
+        assert f"**model**: {vllm_server.model_name}" in (tmp_path / name / "report.md").read_text()
     trajs = TrajectoryStore(tmp_path / "a" / "trajectories" / "wordle-held_out.jsonl").load()
     assert len(trajs) == 2 and all(t.split == "held_out" for t in trajs)
     done = subprocess.run([sys.executable, "-m", "agentgym.cli", "report", str(tmp_path / "a"), str(tmp_path / "b"),

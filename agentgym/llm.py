@@ -133,6 +133,14 @@ class OpenAIChatLLM(LLM):
             self._http = None
 
 
+def vllm_sampling_params(sampling: Sampling, n: int = 1):
+    """`Sampling` as vLLM's `SamplingParams` (for vLLM inside this process)."""
+    from vllm import SamplingParams
+
+    return SamplingParams(n=n, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
+                          stop=sampling.stop, seed=sampling.seed, **(sampling.extra or {}))
+
+
 class VLLMEngineLLM(LLM):
     """vLLM's asynchronous engine inside this process (continuous batching, no HTTP)."""
 
@@ -155,14 +163,9 @@ class VLLMEngineLLM(LLM):
         self.engine = AsyncLLM.from_engine_args(args)
 
     async def chat(self, messages: Messages, sampling: Sampling, n: int = 1) -> list[Completion]:
-        from vllm import SamplingParams
-
         prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        params = SamplingParams(n=n, temperature=sampling.temperature, top_p=sampling.top_p,
-                                max_tokens=sampling.max_tokens, stop=sampling.stop, seed=sampling.seed,
-                                **(sampling.extra or {}))
         final = None
-        async for out in self.engine.generate(prompt, params, request_id=uuid.uuid4().hex):
+        async for out in self.engine.generate(prompt, vllm_sampling_params(sampling, n), request_id=uuid.uuid4().hex):
             final = out
         prompt_tokens = len(final.prompt_token_ids or [])
         return [Completion(o.text, prompt_tokens, len(o.token_ids), o.finish_reason) for o in final.outputs]

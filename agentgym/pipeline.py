@@ -196,25 +196,19 @@ class _Serving:
     """Where the models of a run are served: the base model on `llm_url`; a trained model either as an
     adapter loaded into that vLLM (`lora`) or merged, on a vLLM of its own that replaces the previous one."""
 
-    def __init__(self, llm_url: str, base: Any, merged: bool):
-        self.llm_url, self.base, self.merged = llm_url, base, merged  # base: our VLLMServer, or None
+    def __init__(self, llm_url: str, merged: bool):
+        self.llm_url, self.merged = llm_url, merged
         self.trained: Any = None
 
     def serve_trained(self, name: str, sft: dict) -> str:
         """Serve what the SFT stage `sft` produced as model `name`; returns the URL to ask."""
-        from agentgym.vllm_server import VLLMServer
+        from agentgym.vllm_server import VLLMServer, load_adapter
 
         if self.merged:
             self.stop_trained()
             self.trained = VLLMServer(sft["merged"], served_name=name).start()
             return self.trained.url
-        if self.base is not None:
-            self.base.load_adapter(name, sft["adapter"])
-        else:
-            import httpx
-
-            body = {"lora_name": name, "lora_path": str(Path(sft["adapter"]).resolve())}
-            httpx.post(self.llm_url + "/v1/load_lora_adapter", json=body, timeout=300).raise_for_status()
+        load_adapter(self.llm_url, name, sft["adapter"])
         return self.llm_url
 
     def stop_trained(self) -> None:
@@ -231,8 +225,8 @@ def _servers(cfg: PipelineConfig):
     merged = _serve_merged(cfg)
     with env_servers(cfg.envs) as urls, contextlib.ExitStack() as stack:
         # With adapters, LoRA is on from the start: they are loaded later without a second start-up.
-        base = None if cfg.vllm_url else stack.enter_context(VLLMServer(cfg.model, enable_lora=not merged))
-        serving = _Serving(cfg.vllm_url or base.url, base, merged)
+        llm_url = cfg.vllm_url or stack.enter_context(VLLMServer(cfg.model, enable_lora=not merged)).url
+        serving = _Serving(llm_url, merged)
         stack.callback(serving.stop_trained)
         yield urls, serving
 

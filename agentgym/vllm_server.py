@@ -75,13 +75,7 @@ class VLLMServer(ChildServer):
 
     def load_adapter(self, name: str, path: str) -> None:
         """Serve one more PEFT adapter as model `name` without restarting (runtime LoRA loading)."""
-        import httpx
-
-        body = {"lora_name": name, "lora_path": str(Path(path).resolve())}
-        r = httpx.post(self.url + "/v1/load_lora_adapter", json=body, timeout=300)
-        if r.status_code != 200:
-            raise ServerStartError(f"vLLM refused adapter '{name}' from {path}: HTTP {r.status_code} {r.text[:300]}")
-        self.loras[name] = body["lora_path"]
+        self.loras[name] = load_adapter(self.url, name, path)
 
     def environment(self) -> dict[str, str]:
         env = super().environment()
@@ -93,3 +87,15 @@ class VLLMServer(ChildServer):
         env.setdefault("VLLM_NO_USAGE_STATS", "1")
         env.setdefault("HF_HUB_OFFLINE", "1")
         return env
+
+
+def load_adapter(url: str, name: str, path: str) -> str:
+    """Load a PEFT adapter into the running vLLM at `url` as model `name` (it needs LoRA enabled and
+    VLLM_ALLOW_RUNTIME_LORA_UPDATING); returns the adapter's absolute path."""
+    import httpx
+
+    body = {"lora_name": name, "lora_path": str(Path(path).resolve())}
+    r = httpx.post(url + "/v1/load_lora_adapter", json=body, timeout=300)
+    if r.status_code != 200:
+        raise ServerStartError(f"vLLM refused adapter '{name}' from {path}: HTTP {r.status_code} {r.text[:300]}")
+    return body["lora_path"]

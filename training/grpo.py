@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.client import AsyncEnvClient, EnvClient
-from agentgym.llm import BatchedLLM, BatchGenerate, Completion, Sampling
+from agentgym.llm import BatchedLLM, BatchGenerate, Completion, Sampling, vllm_sampling_params
 from agentgym.runner import Runner, RunnerConfig
 from agentgym.trajectory import Trajectory
 from training.recipes import load_recipe
@@ -61,11 +61,9 @@ def hf_batch_generate(model, tokenizer) -> BatchGenerate:
         import torch
 
         texts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in prompts]
-        side, tokenizer.padding_side = tokenizer.padding_side, "left"  # new tokens must follow every prompt
-        try:
-            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        finally:
-            tokenizer.padding_side = side
+        # left padding: the new tokens must follow every prompt
+        enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
+                        add_special_tokens=False).to(model.device)
         greedy = sampling.temperature <= 0
         with torch.no_grad():
             out = model.generate(**enc, max_new_tokens=sampling.max_tokens, do_sample=not greedy,
@@ -87,12 +85,8 @@ def vllm_batch_generate(llm, tokenizer) -> BatchGenerate:
     """Sampling with vLLM's offline `LLM` (TRL's colocate mode keeps its weights equal to the policy's)."""
 
     def generate(prompts: list[list[dict]], sampling: Sampling) -> list[Completion]:
-        from vllm import SamplingParams
-
         texts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in prompts]
-        params = SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
-                                stop=sampling.stop, seed=sampling.seed, **(sampling.extra or {}))
-        outs = llm.generate(texts, params, use_tqdm=False)
+        outs = llm.generate(texts, vllm_sampling_params(sampling), use_tqdm=False)
         return [Completion(o.outputs[0].text, len(o.prompt_token_ids), len(o.outputs[0].token_ids),
                            o.outputs[0].finish_reason) for o in outs]
 

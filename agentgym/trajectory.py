@@ -48,6 +48,7 @@ class Trajectory:
     steps: int = 0
     invalid_actions: int = 0
     error: str | None = None  # why the episode ended abnormally (env failure, LLM failure)
+    aborted: bool = False  # ended by the machinery (a server unreachable, overloaded, too slow): not a result
     started_at: float = field(default_factory=time.time)
     duration_s: float = 0.0
     id: str = field(default_factory=lambda: uuid.uuid4().hex)

@@ -220,6 +220,9 @@ def openapi_schema(title: str = "AgentGym environment server", routes: tuple[Rou
 
     paths: dict[str, Any] = {}
     error_ref = ref(ErrorResponse)
+    # A response field named like another route's path parameter links the two (used by stateful fuzzers).
+    takes = {name.strip("{}"): [r for r in routes if name in r.segments]
+             for r in routes for name in r.segments if name.startswith("{")}
     for route in routes:
         success = {"schema": ref(route.response)} if route.response is not None else {"schema": {"type": "object"}}
         if route.media_type != "application/json":
@@ -229,6 +232,12 @@ def openapi_schema(title: str = "AgentGym environment server", routes: tuple[Rou
             "operationId": route.handler,
             "responses": {"200": {"description": "OK", "content": {route.media_type: success}}},
         }
+        fields = route.response.model_fields if route.response is not None else {}
+        links = {f"{target.handler}_by_{name}": {"operationId": target.handler,
+                                                  "parameters": {name: f"$response.body#/{name}"}}
+                 for name in fields for target in takes.get(name, []) if target is not route}
+        if links:
+            op["responses"]["200"]["links"] = links
         by_status: dict[int, list[str]] = {}
         for err in route.all_errors():
             codes = by_status.setdefault(err.status, [])

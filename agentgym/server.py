@@ -297,7 +297,8 @@ class EnvApp:
             headers, body = JSON_HEADERS, self._encode(scope, payload)
             if body is None:
                 status, body = 500, orjson.dumps({"code": "internal", "message": "the response could not be encoded"})
-        await send({"type": "http.response.start", "status": status, "headers": headers + extra_headers})
+        headers = [*headers, (b"content-length", str(len(body)).encode()), *extra_headers]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod

@@ -61,12 +61,23 @@ def llm_serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     lora: Annotated[list[str], typer.Option(help="NAME=DIR of a PEFT adapter; repeatable")] = [],  # noqa: B006
     max_model_len: Annotated[int, typer.Option()] = 4096,
+    api_key: Annotated[str | None, typer.Option(envvar="VLLM_API_KEY",
+                                                help="key clients must send (needed beyond loopback)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start a vLLM OpenAI-compatible server, print its URL, stop it on Ctrl-C."""
+    from agentgym.env_server import check_exposure
+    from agentgym.errors import AgentGymError
     from agentgym.vllm_server import VLLMServer
 
     setup_logging(verbose)
+    try:
+        check_exposure(host, api_key, how="--api-key (or set VLLM_API_KEY)")
+    except AgentGymError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if api_key:
+        os.environ["VLLM_API_KEY"] = api_key  # vLLM reads it there; off its command line, which `ps` shows
     server = VLLMServer(model, port=port or None, host=host, loras=_parse_loras(lora), max_model_len=max_model_len)
     typer.echo(f"starting vLLM for {server.model_path} (log: {server.log_path}) ...")
     with server:

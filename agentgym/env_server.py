@@ -17,15 +17,15 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "AGENTGYM_TOKEN"
 
 
-def check_exposure(host: str, token: str | None) -> None:
-    """Refuse to listen beyond this machine without a bearer token."""
+def check_exposure(host: str, token: str | None, how: str = f"--token (or set {TOKEN_ENV})") -> None:
+    """Refuse to listen beyond this machine without a bearer token (`how` says how to give one)."""
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
     if not loopback and not token:
         raise AgentGymError(
-            f"refusing to listen on {host} without a token: pass --token (or set {TOKEN_ENV}) "
+            f"refusing to listen on {host} without a token: pass {how} "
             "so that only your clients can drive this server, or bind to 127.0.0.1"
         )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import time
 from urllib.parse import urlsplit
 
@@ -207,3 +209,9 @@ def test_manager_reserves_the_slot_before_it_awaits():
         return [type(r).__name__ for r in results]
 
     assert sorted(asyncio.run(scenario())) == ["Session"] + ["TooManySessions"] * 4
+
+
+def test_llm_serve_refuses_public_bind_without_a_key():
+    proc = subprocess.run([sys.executable, "-m", "agentgym.cli", "llm", "serve", "--host", "0.0.0.0"],
+                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2 and "--api-key" in proc.stderr

@@ -139,6 +139,7 @@ def serve(
     max_sessions: Annotated[int, typer.Option(help="sessions per process")] = 256,
     ttl: Annotated[float, typer.Option(help="seconds an idle session lives")] = 600.0,
     token: Annotated[str | None, typer.Option(envvar="AGENTGYM_TOKEN", help="bearer token clients must send")] = None,
+    call_timeout: Annotated[float, typer.Option(help="seconds an env call may take; 0: no limit")] = 300.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Serve an environment over HTTP (the uniform step protocol)."""
@@ -153,11 +154,12 @@ def serve(
         raise typer.Exit(2) from None
     if workers <= 1:
         typer.echo(f"serving {env} at http://{host}:{port}", err=True)
-        run_foreground(env, host, port, max_sessions, ttl, token, "info" if verbose else "warning")
+        run_foreground(env, host, port, max_sessions, ttl, token, "info" if verbose else "warning",
+                       call_timeout=call_timeout)
         return
     # Sessions are state in one process, so workers are separate servers; clients spread over them.
-    servers = [EnvServer(env, port=port + i, host=host, max_sessions=max_sessions, ttl=ttl, token=token)
-               for i in range(workers)]
+    servers = [EnvServer(env, port=port + i, host=host, max_sessions=max_sessions, ttl=ttl, token=token,
+                         call_timeout=call_timeout) for i in range(workers)]
     try:
         for s in servers:
             s.start()

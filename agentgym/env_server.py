@@ -15,6 +15,7 @@ from agentgym.netutil import free_port
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "AGENTGYM_TOKEN"
+DEFAULT_CALL_TIMEOUT = 300.0  # seconds one env call (create, reset, step, expert) may take
 
 
 def check_exposure(host: str, token: str | None, how: str = f"--token (or set {TOKEN_ENV})") -> None:
@@ -39,6 +40,7 @@ def run_foreground(
     token: str | None = None,
     log_level: str = "warning",
     env_kwargs: dict[str, Any] | None = None,
+    call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
 ) -> None:
     """Serve one environment with uvicorn in this process until interrupted."""
     import uvicorn
@@ -49,7 +51,8 @@ def run_foreground(
     check_exposure(host, token)
     env_cls = load(env)
     kwargs = dict(env_kwargs or {})
-    app = create_app(lambda: env_cls(**kwargs), max_sessions=max_sessions, ttl=ttl, token=token)
+    app = create_app(lambda: env_cls(**kwargs), max_sessions=max_sessions, ttl=ttl, token=token,
+                     call_timeout=call_timeout or None)
     uvicorn.run(
         app, host=host, port=port, log_level=log_level, access_log=False, loop="uvloop", http="httptools",
         proxy_headers=False,
@@ -72,10 +75,12 @@ class EnvServer(ChildServer):
         token: str | None = None,
         log_path: str | None = None,
         extra_env: dict[str, str] | None = None,
+        call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
     ):
         super().__init__(log_path)
         self.env, self.host, self.port = env, host, port or free_port()
         self.max_sessions, self.ttl, self.token = max_sessions, ttl, token
+        self.call_timeout = call_timeout
         self.extra_env = dict(extra_env or {})
 
     @property
@@ -87,6 +92,7 @@ class EnvServer(ChildServer):
             sys.executable, "-m", "agentgym.cli", "serve", self.env,
             "--host", self.host, "--port", str(self.port),
             "--max-sessions", str(self.max_sessions), "--ttl", str(self.ttl),
+            "--call-timeout", str(self.call_timeout or 0),
         ]
 
     def environment(self) -> dict[str, str]:

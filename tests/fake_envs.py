@@ -76,3 +76,15 @@ class UnencodableEnv(EchoEnv):
 
     def step(self, action: str) -> StepResult:
         return StepResult(Observation(text=action), info={"big": 2**70})
+
+
+class SleepyEnv(EchoEnv):
+    """Echo, except that the action `sleep` blocks its worker thread for 3 s."""
+
+    name = "sleepy"
+    inline_step = False
+
+    def step(self, action: str) -> StepResult:
+        if action == "sleep":
+            time.sleep(3.0)
+        return super().step(action)

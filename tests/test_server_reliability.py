@@ -215,3 +215,14 @@ def test_llm_serve_refuses_public_bind_without_a_key():
     proc = subprocess.run([sys.executable, "-m", "agentgym.cli", "llm", "serve", "--host", "0.0.0.0"],
                           capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2 and "--api-key" in proc.stderr
+
+
+def test_an_env_call_past_the_timeout_ends_only_its_session(server_factory):
+    server = server_factory("tests.fake_envs:SleepyEnv", call_timeout=1.0)
+    stuck = httpx.post(server.url + "/sessions", json={}).json()["session_id"]
+    other = httpx.post(server.url + "/sessions", json={}).json()["session_id"]
+    r = httpx.post(f"{server.url}/sessions/{stuck}/step", json={"action": "sleep"}, timeout=30)
+    assert r.status_code == 504 and r.json()["code"] == "env_timeout" and "1 s" in r.json()["message"]
+    assert httpx.get(f"{server.url}/sessions/{stuck}").status_code == 404
+    r = httpx.post(f"{server.url}/sessions/{other}/step", json={"action": "hi"})  # while the stuck call runs on
+    assert r.status_code == 200 and r.json()["observation"]["text"] == "hi"

@@ -140,26 +140,28 @@ def serve(
     ttl: Annotated[float, typer.Option(help="seconds an idle session lives")] = 600.0,
     token: Annotated[str | None, typer.Option(envvar="AGENTGYM_TOKEN", help="bearer token clients must send")] = None,
     call_timeout: Annotated[float, typer.Option(help="seconds an env call may take; 0: no limit")] = 300.0,
+    env_option: Annotated[list[str], typer.Option(help="KEY=VALUE passed to the env class; repeatable")] = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Serve an environment over HTTP (the uniform step protocol)."""
-    from agentgym.env_server import EnvServer, check_exposure, run_foreground
+    from agentgym.env_server import EnvServer, check_exposure, parse_env_options, run_foreground
     from agentgym.errors import AgentGymError
 
     setup_logging(verbose)
     try:
         check_exposure(host, token)
+        options = parse_env_options(env_option)
     except AgentGymError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if workers <= 1:
         typer.echo(f"serving {env} at http://{host}:{port}", err=True)
         run_foreground(env, host, port, max_sessions, ttl, token, "info" if verbose else "warning",
-                       call_timeout=call_timeout)
+                       env_kwargs=options, call_timeout=call_timeout)
         return
     # Sessions are state in one process, so workers are separate servers; clients spread over them.
     servers = [EnvServer(env, port=port + i, host=host, max_sessions=max_sessions, ttl=ttl, token=token,
-                         call_timeout=call_timeout) for i in range(workers)]
+                         call_timeout=call_timeout, env_options=options) for i in range(workers)]
     try:
         for s in servers:
             s.start()

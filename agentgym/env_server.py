@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import sys
@@ -29,6 +30,20 @@ def check_exposure(host: str, token: str | None, how: str = f"--token (or set {T
             f"refusing to listen on {host} without a token: pass {how} "
             "so that only your clients can drive this server, or bind to 127.0.0.1"
         )
+
+
+def parse_env_options(items: list[str]) -> dict[str, Any]:
+    """`["unlisted_games=50", "name=x"]` -> `{"unlisted_games": 50, "name": "x"}` (JSON values, else text)."""
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise AgentGymError(f"--env-option expects KEY=VALUE with KEY a Python name, got '{item}'")
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return options
 
 
 def run_foreground(
@@ -76,8 +91,10 @@ class EnvServer(ChildServer):
         log_path: str | None = None,
         extra_env: dict[str, str] | None = None,
         call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
+        env_options: dict[str, Any] | None = None,
     ):
         super().__init__(log_path)
+        self.env_options = dict(env_options or {})
         self.env, self.host, self.port = env, host, port or free_port()
         self.max_sessions, self.ttl, self.token = max_sessions, ttl, token
         self.call_timeout = call_timeout
@@ -93,6 +110,7 @@ class EnvServer(ChildServer):
             "--host", self.host, "--port", str(self.port),
             "--max-sessions", str(self.max_sessions), "--ttl", str(self.ttl),
             "--call-timeout", str(self.call_timeout or 0),
+            *(arg for k, v in self.env_options.items() for arg in ("--env-option", f"{k}={json.dumps(v)}")),
         ]
 
     def environment(self) -> dict[str, str]:

@@ -113,7 +113,12 @@ class SessionManager:
         finally:
             self._creating -= 1
         async with session.lock:
-            await self._reset(session, task_id, split, seed)
+            try:
+                await self._reset(session, task_id, split, seed)
+            except (UnknownTask, EpisodeDone):  # refused by the env: the half-made session goes
+                self.sessions.pop(session.id, None)
+                await self._dispose(session)
+                raise
         return session
 
     def get(self, sid: str) -> Session:

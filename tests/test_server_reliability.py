@@ -13,11 +13,13 @@ import httpx
 import orjson
 import pytest
 
-from agentgym.errors import ERRORS_BY_CODE, NotFound
+from agentgym.env_server import EnvServer, parse_env_options
+from agentgym.errors import ERRORS_BY_CODE, NotFound, UnknownTask
 from agentgym.protocol import ROUTES, ClosedResponse, openapi_schema
 from agentgym.server import create_app
 from agentgym.sessions import SessionManager
 from envs.echo import EchoEnv
+from envs.textworld import TextWorldEnv, games
 from tests.fake_envs import WatchCloseEnv
 
 
@@ -226,3 +228,20 @@ def test_an_env_call_past_the_timeout_ends_only_its_session(server_factory):
     assert httpx.get(f"{server.url}/sessions/{stuck}").status_code == 404
     r = httpx.post(f"{server.url}/sessions/{other}/step", json={"action": "hi"})  # while the stuck call runs on
     assert r.status_code == 200 and r.json()["observation"]["text"] == "hi"
+
+
+def test_textworld_plays_unlisted_games_only_within_its_budget(server_factory, tmp_path, monkeypatch):
+    unlisted = "tw-cooking-r1-g1-s12345"  # well formed, held out, never listed: generating it costs seconds
+    cache = {"AGENTGYM_CACHE": str(tmp_path)}
+    default = server_factory("textworld", extra_env=cache)
+    r = httpx.post(default.url + "/sessions", json={"task_id": unlisted}, timeout=120)
+    assert r.status_code == 404 and "not listed" in r.json()["message"]
+    assert httpx.get(f"{default.url}/tasks/{unlisted}/expert", timeout=120).status_code == 404
+    assert httpx.get(default.url + "/health").json()["sessions"] == 0  # the refused session is gone
+    assert not any(tmp_path.rglob("meta.json"))  # nothing was generated
+    monkeypatch.setenv("AGENTGYM_CACHE", str(tmp_path))
+    (games.games_root() / "tw-cooking-r1-g1-s99999").mkdir(parents=True)  # one unlisted game in the cache
+    with pytest.raises(UnknownTask, match="at most 1 unlisted"):
+        TextWorldEnv(unlisted_games=1).expert(unlisted)
+    assert "--env-option" in EnvServer("textworld", env_options={"unlisted_games": 1}).command()
+    assert parse_env_options(["unlisted_games=1", "name=x"]) == {"unlisted_games": 1, "name": "x"}

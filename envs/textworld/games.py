@@ -14,6 +14,8 @@ import functools
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -70,12 +72,34 @@ def ensure_game(task_id: str) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{task.id}-", dir=folder.parent))
         try:
             tmp.chmod(0o755)
-            with TEXTWORLD_LOCK:
-                _generate(task, tmp)
+            _generate_in_child(task, tmp)
             os.rename(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _generate_in_child(task: Task, out: Path) -> None:
+    """`_generate` in a process of its own: textworld's generator needs its global state to itself, and
+    in this process that would mean holding `TEXTWORLD_LOCK`, which every step of every session needs."""
+    code = "import sys; from pathlib import Path; from envs.textworld import games; " \
+           "games._generate(games.parse(sys.argv[1]), Path(sys.argv[2]))"
+    root = str(Path(__file__).resolve().parents[2])  # where the `envs` package is
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-c", code, task.id, str(out)], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"generating {task.id} failed: {proc.stderr.strip()[-1500:]}")
+
+
+def unlisted_cached() -> int:
+    """How many games of unlisted tasks the cache holds."""
+    from envs.textworld.tasks import tasks
+
+    root = games_root()
+    if not root.is_dir():
+        return 0
+    listed = set(tasks("held_in")) | set(tasks("held_out"))
+    return sum(1 for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name not in listed)
 
 
 def _settings(task: Task) -> dict[str, Any]:

@@ -12,14 +12,15 @@ import contextlib
 import fcntl
 import functools
 import json
+import multiprocessing
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -79,16 +80,26 @@ def ensure_game(task_id: str) -> Path:
     return folder
 
 
+_generator: ProcessPoolExecutor | None = None
+_generator_lock = threading.Lock()
+
+
 def _generate_in_child(task: Task, out: Path) -> None:
-    """`_generate` in a process of its own: textworld's generator needs its global state to itself, and
-    in this process that would mean holding `TEXTWORLD_LOCK`, which every step of every session needs."""
-    code = "import sys; from pathlib import Path; from envs.textworld import games; " \
-           "games._generate(games.parse(sys.argv[1]), Path(sys.argv[2]))"
-    root = str(Path(__file__).resolve().parents[2])  # where the `envs` package is
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run([sys.executable, "-c", code, task.id, str(out)], env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"generating {task.id} failed: {proc.stderr.strip()[-1500:]}")
+    """`_generate` in a worker process of this one: textworld's generator needs its global state to itself,
+    and in this process that would mean holding `TEXTWORLD_LOCK`, which every step of every session needs.
+    The worker lives on, so textworld is imported and its knowledge bases parsed once."""
+    global _generator
+    with _generator_lock:
+        if _generator is None:
+            _generator = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        generator = _generator
+    try:
+        generator.submit(_generate, task, out).result()
+    except BrokenProcessPool as exc:  # the worker died (killed, out of memory): the next call starts another
+        with _generator_lock:
+            if _generator is generator:
+                _generator = None
+        raise RuntimeError(f"the TextWorld generator process died while generating {task.id}") from exc
 
 
 def unlisted_cached() -> int:

@@ -169,9 +169,10 @@ class Router:
                 if route.method == method:
                     return route, params
                 allowed.append(route.method)
+        shown = path if len(path) <= 200 else path[:200] + "..."
         if allowed:
-            raise MethodNotAllowed(f"{method} is not allowed on {path}: use {', '.join(allowed)}", allowed)
-        raise NotFound(f"{method} {path}: no such route. See GET /openapi.json for the routes")
+            raise MethodNotAllowed(f"{method} is not allowed on {shown}: use {', '.join(allowed)}", allowed)
+        raise NotFound(f"{method} {shown}: no such route. See GET /openapi.json for the routes")
 
 
 class EnvApp:

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BODY = 64 * 1024
 JSON_HEADERS = [(b"content-type", b"application/json")]
 UNSIGNED = re.compile(r"[0-9]{1,20}")
+MAX_QUERY_FIELDS = 20
 
 
 class HTML(str):
@@ -89,7 +90,10 @@ class Request:
                 raw = self.scope.get("query_string", b"").decode("utf-8")
             except UnicodeDecodeError:
                 raise BadRequest("the query string is not valid UTF-8") from None
-            self._query = parse_qs(raw, max_num_fields=20)
+            try:
+                self._query = parse_qs(raw, max_num_fields=MAX_QUERY_FIELDS)
+            except ValueError:
+                raise BadRequest(f"the query string has more than {MAX_QUERY_FIELDS} parameters") from None
         values = self._query.get(name)
         return values[0] if values else None
 

@@ -71,6 +71,13 @@ def test_bad_seeds_in_the_query_are_400(maze, seed):
     assert r.status_code == 400 and r.json()["code"] == "bad_request" and "seed" in r.json()["message"]
 
 
+def test_a_query_string_of_many_fields_is_400(maze):
+    """Found by schemathesis: 25 repeated `seed` parameters tripped parse_qs's field limit (a 500)."""
+    task = httpx.get(maze.url + "/tasks").json()["tasks"][0]
+    r = httpx.get(f"{maze.url}/tasks/{task}/expert", params=[("seed", str(i)) for i in range(25)])
+    assert r.status_code == 400 and "more than 20 parameters" in r.json()["message"]
+
+
 def test_a_query_string_that_is_not_utf8_is_400(maze):
     """httptools refuses a raw 0xFF in the URL itself; other HTTP servers (h11) hand it to the app."""
     status, _, _ = raw_request(maze.url, b"GET /tasks?split=\xff HTTP/1.1")

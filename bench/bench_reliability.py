@@ -124,18 +124,27 @@ def collect_cmd(out: Path, episodes: int, resume: bool) -> list[str]:
                "--out", str(out), *(["--resume"] if resume else []))
 
 
+def run_until_first_stored(command: list[str], out: Path) -> tuple[subprocess.Popen, float]:
+    """Start a collection; return it and the seconds until its first trajectory was on disk."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not (out.exists() and out.stat().st_size) and proc.poll() is None:
+        time.sleep(0.05)
+    return proc, time.monotonic() - t0
+
+
 def bench_resume(trials: int, episodes: int) -> list[tuple[str, str]]:
     lost = duplicated = orphans = 0
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.monotonic()  # a full run, to place the kills inside it
-        subprocess.run(collect_cmd(Path(tmp) / "full.jsonl", episodes, False), env=ENV, check=True,
-                       capture_output=True)
-        full = time.monotonic() - t0
+        full = Path(tmp) / "full.jsonl"  # a whole run, to place the kills inside its collecting time
+        t0 = time.monotonic()
+        proc, startup = run_until_first_stored(collect_cmd(full, episodes, False), full)
+        proc.wait()
+        collecting = time.monotonic() - t0 - startup
         for trial in range(trials):
             out = Path(tmp) / f"trial{trial}.jsonl"
-            proc = subprocess.Popen(collect_cmd(out, episodes, False), env=ENV, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-            time.sleep(random.uniform(0.2, 0.9) * full)
+            proc, _ = run_until_first_stored(collect_cmd(out, episodes, False), out)
+            time.sleep(random.uniform(0.0, 0.9) * collecting)
             family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -254,7 +263,7 @@ def main() -> None:
                         help="schemathesis examples per operation (330: about 5,000 cases per env)")
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--episodes", type=int, default=300)
+    parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--sciworld-sessions", type=int, default=200)
     parser.add_argument("--with-vllm", action="store_true", help="also SIGKILL `agentgym llm serve` (starts vLLM)")
     args = parser.parse_args()

@@ -151,8 +151,12 @@ class EnvClient(_ClientBase):
         return self._request("GET", self.urls[0], "/tasks", params={"split": split})["tasks"]
 
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
+        return self.expert_plan(task_id, seed)["actions"]
+
+    def expert_plan(self, task_id: str, seed: int | None = None) -> dict[str, Any]:
+        """The expert's `actions` and, where the env gives them, its `thoughts` (a reason per action)."""
         params = {"seed": seed} if seed is not None else None
-        return self._request("GET", self.urls[0], f"/tasks/{task_id}/expert", params=params)["actions"]
+        return self._request("GET", self.urls[0], f"/tasks/{task_id}/expert", params=params)
 
     def session(
         self,
@@ -254,8 +258,12 @@ class AsyncEnvClient(_ClientBase):
         return (await self._request("GET", self.urls[0], "/tasks", params={"split": split}))["tasks"]
 
     async def expert(self, task_id: str, seed: int | None = None) -> list[str]:
+        return (await self.expert_plan(task_id, seed))["actions"]
+
+    async def expert_plan(self, task_id: str, seed: int | None = None) -> dict[str, Any]:
+        """The expert's `actions` and, where the env gives them, its `thoughts` (a reason per action)."""
         params = {"seed": seed} if seed is not None else None
-        return (await self._request("GET", self.urls[0], f"/tasks/{task_id}/expert", params=params))["actions"]
+        return await self._request("GET", self.urls[0], f"/tasks/{task_id}/expert", params=params)
 
     async def session(
         self,

@@ -87,6 +87,11 @@ class Env:
         """A sequence of actions that solves `task_id` from its reset state."""
         raise NotImplementedError
 
+    def expert_thoughts(self, task_id: str, seed: int | None = None) -> list[str] | None:
+        """The expert's reason for each of its actions, derived from the state it acts in (one short
+        sentence each), for demonstrations that teach an agent to reason; None where the env has none."""
+        return None
+
     def close(self) -> None:
         """Free resources (processes, files). Called once when the session ends."""
 

@@ -151,8 +151,8 @@ class EnvApp:
         seed = req.query("seed")
         if seed is not None and not seed.lstrip("-").isdigit():
             raise BadRequest(f"seed must be an integer, got '{seed}'")
-        actions = await self.manager.expert(task_id, int(seed) if seed is not None else None)
-        return {"task_id": task_id, "actions": actions}
+        actions, thoughts = await self.manager.expert(task_id, int(seed) if seed is not None else None)
+        return {"task_id": task_id, "actions": actions, "thoughts": thoughts}
 
     async def create(self, req: Request) -> dict:
         body = await req.body(CreateRequest)

@@ -73,9 +73,15 @@ class SessionManager:
             raise UnknownTask(f"split '{split}' has {len(tasks)} tasks; index {index} is out of range")
         return tasks[index], split
 
-    async def expert(self, task_id: str, seed: int | None) -> list[str]:
+    async def expert(self, task_id: str, seed: int | None) -> tuple[list[str], list[str] | None]:
+        """The expert's actions for a task, and its reasons for them where the env gives them."""
         self.split_of(task_id)
-        return await self._call(self.catalog, self.catalog.expert, task_id, seed)
+        catalog = self.catalog
+
+        def plan() -> tuple[list[str], list[str] | None]:
+            return catalog.expert(task_id, seed), catalog.expert_thoughts(task_id, seed)
+
+        return await self._call(catalog, plan)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def create(self, task_id: str, split: str, seed: int | None, max_steps: int | None) -> Session:

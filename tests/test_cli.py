@@ -41,11 +41,11 @@ def test_serve_refuses_public_bind_without_token():
 
 
 def test_pipeline_config_overrides_and_typos():
-    from agentgym.pipeline import load_config
+    from training.pipeline import load_config
 
     cfg = load_config(None, ["envs=[maze]", "sft.max_steps=3", "eval_tasks=2"])
     assert cfg.envs == ["maze"] and cfg.sft["max_steps"] == 3 and cfg.eval_tasks == 2
-    assert cfg.sft["learning_rate"] == 3e-4  # the other defaults of a nested setting stay
+    assert cfg.sft["learning_rate"] == 5e-4  # the other defaults of a nested setting stay
     import pytest
 
     with pytest.raises(ValueError, match="unknown pipeline setting"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -34,7 +36,7 @@ class CollectStats:
     def add(self, traj: Trajectory) -> None:
         self.episodes += 1
         self.won += traj.won
-        self.errors += traj.error is not None
+        self.errors += traj.infra_failure
         self.completion_tokens += traj.completion_tokens
 
 
@@ -46,12 +48,21 @@ def plan_jobs(tasks: list[str], episodes: int, done: set[tuple[str, int]]) -> li
     return [(i, t) for i, t in jobs if (t, i) not in done]
 
 
+def progress_bars(show: bool = True) -> Progress:
+    """The progress display collections draw their bars on (one per collection; several may share it)."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("success {task.fields[success]:.0%}  {task.fields[tps]:.0f} tok/s"), TimeElapsedColumn()]
+    return Progress(*columns, disable=not show, transient=False)
+
+
 async def collect(runner: Runner, split: str, episodes: int, store: TrajectoryStore, resume: bool = False,
-                  tasks: list[str] | None = None, show_progress: bool = True, label: str = "") -> CollectStats:
+                  tasks: list[str] | None = None, show_progress: bool = True, label: str = "",
+                  progress: Progress | None = None, limit: asyncio.Semaphore | None = None) -> CollectStats:
     """Play `episodes` episodes of `split` (or of `tasks`) and append each trajectory as it finishes.
 
     Without `resume`, an existing non-empty store is an error (nothing is overwritten); with it,
-    episodes already in the store are skipped, so a killed run continues where it stopped.
+    episodes already in the store are skipped, so a killed run continues where it stopped. Collections
+    run side by side share a `progress` display and a `limit` on episodes in flight.
     """
     done = store.keys() if store.path.exists() else set()
     if done and not resume:
@@ -61,9 +72,7 @@ async def collect(runner: Runner, split: str, episodes: int, store: TrajectorySt
     tasks = tasks or await env.tasks(split)
     jobs = plan_jobs(tasks, episodes, done)
     stats = CollectStats(skipped=episodes - len(jobs))
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("success {task.fields[success]:.0%}  {task.fields[tps]:.0f} tok/s"), TimeElapsedColumn()]
-    with Progress(*columns, disable=not show_progress, transient=False) as progress:
+    with contextlib.nullcontext(progress) if progress else progress_bars(show_progress) as progress:
         bar = progress.add_task(label or f"collect {split}", total=len(jobs), success=0.0, tps=0.0)
 
         def record(traj: Trajectory) -> None:
@@ -74,5 +83,5 @@ async def collect(runner: Runner, split: str, episodes: int, store: TrajectorySt
                 progress.update(bar, advance=1 if traj.attempt == 0 else 0, success=stats.success,
                                 tps=stats.tokens_per_s)
 
-        await runner.run(jobs, on_trajectory=record)
+        await runner.run(jobs, on_trajectory=record, limit=limit)
     return stats

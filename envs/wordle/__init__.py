@@ -14,6 +14,7 @@ from envs.wordle.logic import (
     WORDS,
     describe,
     feedback,
+    reason,
     solve,
     summary,
     task_id_of,
@@ -156,6 +157,14 @@ class WordleEnv(Env):
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
         """The consistent-guess solver's guesses (always within 6 on the shipped list)."""
         return [f"guess {w}" for w in solve(self._target(task_id))]
+
+    def expert_thoughts(self, task_id: str, seed: int | None = None) -> list[str]:
+        """Why each of the solver's guesses fits the feedback before it."""
+        target, history, thoughts = self._target(task_id), [], []
+        for word in solve(target):
+            thoughts.append(reason(history, word))
+            history.append((word, feedback(word, target)))
+        return thoughts
 
 
 ENV = WordleEnv

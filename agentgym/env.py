@@ -63,7 +63,8 @@ class Env:
     Subclasses set the metadata class attributes and implement `tasks`, `reset`, `step` and
     `expert`. One instance serves one session at a time; the server creates one per session.
     The server alone enforces the step budget (`max_steps_for`): an env never truncates an episode.
-    `check_task` and `result` are the helpers every env shares.
+    `check_task` and `result` are the helpers every env shares; tests/test_env_contract.py checks
+    every registered env against this contract.
     """
 
     name: ClassVar[str] = ""
@@ -80,7 +81,7 @@ class Env:
         raise NotImplementedError
 
     def reset(self, task_id: str, seed: int | None = None) -> Observation:
-        """Start the episode of `task_id` and return the first observation."""
+        """Start the episode of `task_id` and return the first observation (`UnknownTask`: see `check_task`)."""
         raise NotImplementedError
 
     def step(self, action: str) -> StepResult:
@@ -88,11 +89,11 @@ class Env:
         raise NotImplementedError
 
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
-        """A sequence of actions that solves `task_id` from its reset state."""
+        """A sequence of actions that solves `task_id` from its reset state (`UnknownTask` as `reset`)."""
         raise NotImplementedError
 
     def close(self) -> None:
-        """Free resources (processes, files). Called once when the session ends."""
+        """Free resources (processes, files) when the session ends; a second call does nothing."""
 
     # Optional: `def html(self) -> str` returns the current page for people (served at /sessions/{id}/html).
 

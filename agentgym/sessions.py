@@ -113,11 +113,11 @@ class SessionManager:
             result: StepResult = await self._call(session, session.env.step, action)
             session.steps += 1
             session.total_reward += result.reward
-            session.observation = result.observation
             if not result.terminated and session.steps >= session.max_steps:  # the one place budgets are enforced
                 result.truncated = True
                 spent = f"\n\nThe step budget ({session.max_steps}) is spent: the episode is over."
                 result.observation = replace(result.observation, text=result.observation.text + spent)
+            session.observation = result.observation
             session.done = result.done
             session.last_used = time.monotonic()
             return result

@@ -25,8 +25,14 @@ sys.addaudithook(lambda event, args: _watching.is_set() and event.startswith(IO_
 
 
 @pytest.fixture(scope="module", params=available())
-def env_cls(request) -> type[Env]:
-    return load(request.param)
+def env_name(request) -> str:
+    """The name of a folder under `envs/`."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def env_cls(env_name: str) -> type[Env]:
+    return load(env_name)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +44,8 @@ def catalog(env_cls: type[Env]):
 
 
 @pytest.fixture(scope="module")
-def client(env_cls: type[Env]):
-    with EnvServer(env_cls.name) as server, EnvClient(server.url, timeout=120) as c:
+def client(env_name: str):
+    with EnvServer(env_name) as server, EnvClient(server.url, timeout=120) as c:
         yield c
 
 
@@ -51,6 +57,13 @@ def unknown_ids(catalog: Env) -> list[str]:
 def sample(tasks: list[str]) -> list[str]:
     """`SAMPLE` tasks spread evenly over the list, its first and last included."""
     return list(dict.fromkeys(tasks[i * (len(tasks) - 1) // max(1, SAMPLE - 1)] for i in range(SAMPLE)))
+
+
+def test_env_is_found_by_its_name_and_describes_itself(env_cls: type[Env], client: EnvClient) -> None:
+    assert load(env_cls.name) is env_cls
+    info = client.info()
+    assert info["name"] == env_cls.name and info["instruction"] and info["action_format"]
+    assert info["max_steps"] >= 1 and info["splits"] == list(SPLITS)
 
 
 def test_splits_are_disjoint_and_stable(env_cls: type[Env], catalog: Env, client: EnvClient) -> None:

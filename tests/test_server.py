@@ -259,7 +259,8 @@ def test_step_budget_truncates_the_episode(echo_server):
             last = s.step("two")
             assert last.truncated and not last.terminated and last.done
             assert last.observation.text == "two\n\nThe step budget (2) is spent: the episode is over."
-            assert s.state()["max_steps"] == 2
+            state = s.state()
+            assert state["max_steps"] == 2 and state["observation"]["text"] == last.observation.text
             with pytest.raises(EpisodeDone):
                 s.step("three")
             s.reset()  # a reset gives the budget back

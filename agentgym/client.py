@@ -132,7 +132,7 @@ class _SessionBase:
         self.id: str = payload["session_id"]
         self._update(payload)
 
-    def _update(self, payload: dict[str, Any]) -> Any:
+    def _update(self, payload: dict[str, Any]) -> Observation:
         self.task_id, self.split = payload["task_id"], payload["split"]
         self.observation = observation_from(payload["observation"])
         return self.observation

@@ -7,7 +7,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio.to_thread
@@ -24,7 +24,7 @@ class Session:
     env: Env
     task_id: str = ""
     split: str = ""
-    requested_max_steps: int | None = None  # the client's bound; else the env's, read after each reset
+    requested_max_steps: int | None = None  # the client's budget; else the env's for the task (`max_steps_for`)
     max_steps: int = 50
     steps: int = 0
     done: bool = False
@@ -44,7 +44,6 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         self.catalog = env_factory()  # answers task lists and splits; never stepped
         self._tasks: dict[str, list[str]] = {}
-        self._reaper: asyncio.Task | None = None
 
     # -- tasks -------------------------------------------------------------------------------
     def tasks(self, split: str) -> list[str]:
@@ -53,14 +52,7 @@ class SessionManager:
         return self._tasks[split]
 
     def split_of(self, task_id: str) -> str:
-        try:
-            return self.catalog.split_of(task_id)
-        except (KeyError, ValueError):
-            examples = ", ".join(self.tasks("held_in")[:3])
-            raise UnknownTask(
-                f"unknown task '{task_id}' for env '{self.catalog.name}': list tasks with GET "
-                f"/tasks?split=held_in (e.g. {examples})"
-            ) from None
+        return self.catalog.check_task(task_id)
 
     def resolve_task(self, task_id: str | None, split: str | None, index: int | None) -> tuple[str, str]:
         """(task_id, split) from either an id or a split plus index."""
@@ -127,9 +119,11 @@ class SessionManager:
             result: StepResult = await self._call(session, session.env.step, action)
             session.steps += 1
             session.total_reward += result.reward
-            session.observation = result.observation
-            if not result.terminated and session.steps >= session.max_steps:
+            if not result.terminated and session.steps >= session.max_steps:  # the one place budgets are enforced
                 result.truncated = True
+                spent = f"\n\nThe step budget ({session.max_steps}) is spent: the episode is over."
+                result.observation = replace(result.observation, text=result.observation.text + spent)
+            session.observation = result.observation
             session.done = result.done
             session.last_used = time.monotonic()
             return result
@@ -149,8 +143,7 @@ class SessionManager:
     async def _reset(self, session: Session, task_id: str, split: str, seed: int | None) -> None:
         session.observation = await self._call(session, session.env.reset, task_id, seed)
         session.task_id, session.split = task_id, split
-        # An env may size its step budget per task (a bigger maze gets more steps) in reset().
-        session.max_steps = session.requested_max_steps or session.env.max_steps
+        session.max_steps = session.requested_max_steps or session.env.max_steps_for(task_id)
         session.steps, session.done, session.total_reward = 0, False, 0.0
         session.last_used = time.monotonic()
 

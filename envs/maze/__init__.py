@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
 
 from agentgym.env import Env, Observation, StepResult
-from agentgym.errors import UnknownTask
 from envs.maze.grid import DIRECTIONS, OPPOSITE, Cell, Maze, distances, generate, render
 
 HELD_IN_SIZES = (4, 5)
@@ -69,7 +67,7 @@ class MazeEnv(Env):
         self.maze: Maze | None = None
         self.pos: Cell = (0, 0)
         self.steps = 0
-        self.limit = self.max_steps
+        self.budget = self.max_steps  # the turns the observations announce (the server enforces them)
         self.visited: set[Cell] = set()
         self.came_from: dict[Cell, str] = {}  # the way back out of a cell: reverse of the move that first entered it
         self.to_goal: dict[Cell, int] = {}
@@ -92,28 +90,28 @@ class MazeEnv(Env):
                 return "held_out"
         raise KeyError(task_id)
 
+    def max_steps_for(self, task_id: str) -> int:
+        rows, cols, _ = parse_task(task_id)
+        return STEPS_PER_CELL * rows * cols
+
     def _maze(self, task_id: str) -> Maze:
         """The maze of a listed task, or UnknownTask."""
-        try:
-            self.split_of(task_id)
-        except (KeyError, ValueError):
-            raise UnknownTask(f"unknown maze task '{task_id}' (e.g. {task_id_of(4, 0)})") from None
-        rows, cols, seed = parse_task(task_id)
-        return generate(rows, cols, seed)
+        self.check_task(task_id)
+        return generate(*parse_task(task_id))
 
     # -- episode -----------------------------------------------------------------------------
     def reset(self, task_id: str, seed: int | None = None) -> Observation:
         self.maze = self._maze(task_id)
         self.pos = self.maze.start
         self.steps, self.done = 0, False
-        self.limit = STEPS_PER_CELL * self.maze.rows * self.maze.cols
+        self.budget = self.max_steps_for(task_id)
         self.visited = {self.pos}
         self.came_from = {}
         self.to_goal = _goal_distances(*parse_task(task_id))
         m = self.maze
         intro = (
             f"You are in a {m.rows}x{m.cols} maze (rows 0-{m.rows - 1} from north to south, "
-            f"columns 0-{m.cols - 1} from west to east). You have {self.limit} turns.\n"
+            f"columns 0-{m.cols - 1} from west to east). You have {self.budget} turns.\n"
         )
         return self._observation(intro)
 
@@ -148,22 +146,11 @@ class MazeEnv(Env):
     def _result(
         self, message: str, valid: bool = True, won: bool = False, terminated: bool = False
     ) -> StepResult:
-        truncated = not won and not terminated and self.steps >= self.limit
-        if truncated:
-            self.done = True
-            message += f" You are out of turns ({self.limit}); the goal was not reached."
-        info: dict[str, Any] = {
-            "valid": valid,
-            "error": None if valid else message,
-            "won": won,
-            "score": 1.0 if won else 0.0,
-            "position": list(self.pos),
-            "distance_to_goal": self.to_goal.get(self.pos, 0),
-            "steps": self.steps,
-        }
-        over = won or terminated or truncated
-        obs = self._final(message) if over else self._observation(message + "\n")
-        return StepResult(obs, float(won), terminated=won or terminated, truncated=truncated, info=info)
+        obs = self._final(message) if won or terminated else self._observation(message + "\n")
+        return self.result(
+            obs, None if valid else message, won=won, terminated=terminated,
+            position=list(self.pos), distance_to_goal=self.to_goal.get(self.pos, 0), steps=self.steps,
+        )
 
     def _final(self, message: str) -> Observation:
         assert self.maze is not None
@@ -194,7 +181,7 @@ class MazeEnv(Env):
         lines = [f"You are at row {r}, column {c}; the goal is at row {gr}, column {gc}.",
                  f"Open: {'; '.join(shown)}."]
         if self.steps:
-            lines.append(f"Turns left: {self.limit - self.steps}.")
+            lines.append(f"Turns left: {self.budget - self.steps}.")
         return Observation(
             text=prefix + "\n".join(lines),
             available_actions=[f"move {d}" for d in m.open_dirs(self.pos)],

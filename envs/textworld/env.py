@@ -60,6 +60,7 @@ class TextWorldEnv(Env):
         """Start `task_id` (generated on first use). `seed` is ignored: the id fixes the game."""
         import textworld
 
+        self.check_task(task_id)
         meta = games.load_meta(task_id)
         if meta["path"] != self._path:
             self.close()
@@ -87,12 +88,11 @@ class TextWorldEnv(Env):
         score = float(score or 0)
         reward, self._score = score - self._score, score
         won, lost = bool(state["won"]), bool(state["lost"])
-        info = {
-            "valid": valid, "error": None if valid else (obs.text or "That command is not possible here."),
-            "won": won, "lost": lost, "score": score, "max_score": float(state["max_score"]),
-            "moves": state["moves"],
-        }
-        return StepResult(obs, reward=reward, terminated=bool(done or won or lost), info=info)
+        return self.result(
+            obs, None if valid else (obs.text or "That command is not possible here."), won=won, score=score,
+            reward=reward, terminated=bool(done or lost), lost=lost, max_score=float(state["max_score"]),
+            moves=state["moves"],
+        )
 
     def _observation(self, state: Any) -> Observation:
         admissible = sorted(state["admissible_commands"] or [])
@@ -106,6 +106,7 @@ class TextWorldEnv(Env):
 
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
         """The game's walkthrough, which wins from the reset state."""
+        self.check_task(task_id)
         return list(games.load_meta(task_id)["walkthrough"])
 
     def close(self) -> None:

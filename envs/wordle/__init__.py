@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from agentgym.env import Env, Observation, StepResult
-from agentgym.errors import UnknownTask
 from envs.wordle.logic import (
     ATTEMPTS,
     GREEN,
@@ -70,8 +67,7 @@ class WordleEnv(Env):
         return split_of_id(task_id)
 
     def _target(self, task_id: str) -> str:
-        if task_id not in TARGETS:
-            raise UnknownTask(f"unknown wordle task '{task_id}' (e.g. {min(TARGETS)})")
+        self.check_task(task_id)
         return TARGETS[task_id]
 
     # -- episode -----------------------------------------------------------------------------
@@ -127,17 +123,11 @@ class WordleEnv(Env):
     def _result(
         self, message: str, valid: bool = True, won: bool = False, terminated: bool = False
     ) -> StepResult:
-        info: dict[str, Any] = {
-            "valid": valid,
-            "error": None if valid else message,
-            "won": won,
-            "score": 1.0 if won else 0.0,
-            "attempts": len(self.history),
-            "attempts_left": ATTEMPTS - len(self.history),
-        }
-        if self.history:
-            info["feedback"] = self.history[-1][1]
-        return StepResult(self._observation(message), reward=float(won), terminated=terminated, info=info)
+        last = {"feedback": self.history[-1][1]} if self.history else {}
+        return self.result(
+            self._observation(message), None if valid else message, won=won, terminated=terminated,
+            attempts=len(self.history), attempts_left=ATTEMPTS - len(self.history), **last,
+        )
 
     def _observation(self, message: str) -> Observation:
         lines = [message]

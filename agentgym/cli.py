@@ -5,20 +5,19 @@ from __future__ import annotations
 import os
 import signal
 import time
+from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
 
-from agentgym.cli_jobs import register, setup_logging
+from agentgym.cli_common import setup_logging
 
 app = typer.Typer(help="AgentGym: environments as HTTP servers, vLLM-served agents, TRL training, evaluation.",
                   no_args_is_help=True, add_completion=False)
 model_app = typer.Typer(help="Prepare models (the embedded default, local folders).", no_args_is_help=True)
 llm_app = typer.Typer(help="Serve and query LLMs with vLLM.", no_args_is_help=True)
-train_app = typer.Typer(help="Train with TRL + PEFT: SFT, GRPO, self-evolution.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 app.add_typer(llm_app, name="llm")
-app.add_typer(train_app, name="train")
 
 
 def _parse_loras(loras: list[str]) -> dict[str, str]:
@@ -182,7 +181,17 @@ def openapi() -> None:
     typer.echo(json.dumps(openapi_schema(), indent=1))
 
 
-register(app, train_app)
+def mount_commands(target: typer.Typer) -> list[str]:
+    """Add the commands of the packages built on the core (trajectories, eval, training, ...): each
+    declares a `register(app)` function under the `agentgym.commands` entry point, so the core names none."""
+    mounted = []
+    for ep in sorted(entry_points(group="agentgym.commands"), key=lambda e: e.name):
+        ep.load()(target)
+        mounted.append(ep.name)
+    return mounted
+
+
+mount_commands(app)
 
 
 def main() -> None:

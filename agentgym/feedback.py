@@ -25,6 +25,7 @@ class EpisodeContext:
 
     task_id: str
     plan: list[str] | None = None  # the expert's actions, when a teacher asked for them
+    thoughts: list[str] | None = None  # the expert's reasons for them, where the env gives them
     executed: list[str] = field(default_factory=list)  # valid actions taken so far
     last_observation: str = ""
 

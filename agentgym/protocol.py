@@ -112,6 +112,7 @@ class TaskResponse(BaseModel):
 class ExpertResponse(BaseModel):
     task_id: str
     actions: list[str]
+    thoughts: list[str] | None = None  # the expert's reason for each action, where the env gives them
 
 
 class ErrorResponse(BaseModel):

@@ -225,8 +225,8 @@ class EnvApp:
 
     async def expert(self, req: Request) -> dict:
         task_id = req.params["task_id"]
-        actions = await self.manager.expert(task_id, req.query_int("seed", MAX_SEED))
-        return {"task_id": task_id, "actions": actions}
+        actions, thoughts = await self.manager.expert(task_id, req.query_int("seed", MAX_SEED))
+        return {"task_id": task_id, "actions": actions, "thoughts": thoughts}
 
     async def create(self, req: Request) -> dict:
         body = await req.body(CreateRequest)

@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentgym.env import Env, Observation, StepResult
@@ -35,7 +35,7 @@ class Session:
     env: Env
     task_id: str = ""
     split: str = ""
-    requested_max_steps: int | None = None  # the client's bound; else the env's, read after each reset
+    requested_max_steps: int | None = None  # the client's budget; else the env's for the task (`max_steps_for`)
     max_steps: int = 50
     steps: int = 0
     done: bool = False
@@ -71,13 +71,14 @@ class SessionManager:
 
     def split_of(self, task_id: str) -> str:
         try:
-            return self.catalog.split_of(task_id)
+            return self.catalog.check_task(task_id)
+        except UnknownTask:
+            raise
         except Exception:  # an env may choke on an id of any shape: to the client it is just unknown
-            examples = ", ".join(self.tasks("held_in")[:3])
             shown = task_id if len(task_id) <= 80 else task_id[:80] + "..."
             raise UnknownTask(
-                f"unknown task '{shown}' for env '{self.catalog.name}': list tasks with GET "
-                f"/tasks?split=held_in (e.g. {examples})"
+                f"unknown task '{shown}' for env '{self.catalog.name}': list the tasks of a split with "
+                "GET /tasks?split=held_in"
             ) from None
 
     def resolve_task(self, task_id: str | None, split: str | None, index: int | None) -> tuple[str, str]:
@@ -91,9 +92,15 @@ class SessionManager:
             raise UnknownTask(f"split '{split}' has {len(tasks)} tasks; index {index} is out of range")
         return tasks[index], split
 
-    async def expert(self, task_id: str, seed: int | None) -> list[str]:
+    async def expert(self, task_id: str, seed: int | None) -> tuple[list[str], list[str] | None]:
+        """The expert's actions for a task, and its reasons for them where the env gives them."""
         self.split_of(task_id)
-        return await self._call(self.catalog, self.catalog.expert, task_id, seed)
+        catalog = self.catalog
+
+        def plan() -> tuple[list[str], list[str] | None]:
+            return catalog.expert(task_id, seed), catalog.expert_thoughts(task_id, seed)
+
+        return await self._call(catalog, plan)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def create(self, task_id: str, split: str, seed: int | None, max_steps: int | None) -> Session:
@@ -146,9 +153,11 @@ class SessionManager:
             result: StepResult = await self._call(session, session.env.step, action)
             session.steps += 1
             session.total_reward += result.reward
-            session.observation = result.observation
-            if not result.terminated and session.steps >= session.max_steps:
+            if not result.terminated and session.steps >= session.max_steps:  # the one place budgets are enforced
                 result.truncated = True
+                spent = f"\n\nThe step budget ({session.max_steps}) is spent: the episode is over."
+                result.observation = replace(result.observation, text=result.observation.text + spent)
+            session.observation = result.observation
             session.done = result.done
             session.last_used = time.monotonic()
             return result
@@ -193,8 +202,7 @@ class SessionManager:
     async def _reset(self, session: Session, task_id: str, split: str, seed: int | None) -> None:
         session.observation = await self._call(session, session.env.reset, task_id, seed)
         session.task_id, session.split = task_id, split
-        # An env may size its step budget per task (a bigger maze gets more steps) in reset().
-        session.max_steps = session.requested_max_steps or session.env.max_steps
+        session.max_steps = session.requested_max_steps or session.env.max_steps_for(task_id)
         session.steps, session.done, session.total_reward = 0, False, 0.0
         session.last_used = time.monotonic()
 

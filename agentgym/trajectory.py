@@ -12,6 +12,12 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 
+# How an episode ended. Agent failures are the model's doing; infrastructure failures are not and are
+# retried by a resumed run.
+AGENT_FAILURES = ("lost", "out_of_steps", "gave_up")
+INFRA_FAILURES = ("env_error", "llm_error")
+ENDINGS = ("won", *AGENT_FAILURES, *INFRA_FAILURES)
+
 
 @dataclass
 class Turn:
@@ -41,14 +47,15 @@ class Trajectory:
     attempt: int = 0  # reflection attempts at the same task: 0, 1, ...
     feedback: list[str] = field(default_factory=list)
     sampling: dict[str, Any] = field(default_factory=dict)
+    history: int | None = None  # past exchanges the agent saw at each turn (RunnerConfig.history); None: all
     turns: list[Turn] = field(default_factory=list)
     reward: float = 0.0
     score: float = 0.0
     won: bool = False
     steps: int = 0
     invalid_actions: int = 0
-    error: str | None = None  # why the episode ended abnormally (env failure, LLM failure)
-    aborted: bool = False  # ended by the machinery (a server unreachable, overloaded, too slow): not a result
+    error: str | None = None  # what went wrong in an infrastructure failure (env or LLM), or why the agent gave up
+    ended: str = ""  # one of ENDINGS; derived from `won` and `error` when not given
     started_at: float = field(default_factory=time.time)
     duration_s: float = 0.0
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -57,6 +64,11 @@ class Trajectory:
     @property
     def key(self) -> tuple[str, int]:
         return (self.task_id, self.episode)
+
+    @property
+    def infra_failure(self) -> bool:
+        """Ended by the environment or the LLM failing, not by anything the agent did."""
+        return self.ended in INFRA_FAILURES
 
     @property
     def completion_tokens(self) -> int:
@@ -74,3 +86,8 @@ class Trajectory:
         data = {k: v for k, v in d.items() if k in known}
         data["turns"] = [Turn(**{k: v for k, v in t.items() if k in turn_fields}) for t in d.get("turns", [])]
         return cls(**data)
+
+    def __post_init__(self) -> None:
+        if not self.ended:  # records written before `ended` existed, and trajectories built by hand
+            self.ended = ("won" if self.won else "lost" if self.error is None
+                          else "gave_up" if self.error.startswith("gave up") else "env_error")

@@ -91,12 +91,11 @@ class TextWorldEnv(Env):
         score = float(score or 0)
         reward, self._score = score - self._score, score
         won, lost = bool(state["won"]), bool(state["lost"])
-        info = {
-            "valid": valid, "error": None if valid else (obs.text or "That command is not possible here."),
-            "won": won, "lost": lost, "score": score, "max_score": float(state["max_score"]),
-            "moves": state["moves"],
-        }
-        return StepResult(obs, reward=reward, terminated=bool(done or won or lost), info=info)
+        return self.result(
+            obs, None if valid else (obs.text or "That command is not possible here."), won=won, score=score,
+            reward=reward, terminated=bool(done or lost), lost=lost, max_score=float(state["max_score"]),
+            moves=state["moves"],
+        )
 
     def _observation(self, state: Any) -> Observation:
         admissible = sorted(state["admissible_commands"] or [])
@@ -114,7 +113,7 @@ class TextWorldEnv(Env):
 
     def _load_meta(self, task_id: str) -> dict[str, Any]:
         """The game's metadata; a game of an unlisted id is generated only within the server's budget."""
-        listed = task_id in tasks.tasks(tasks.split_of(task_id))
+        listed = task_id in tasks.tasks(self.check_task(task_id))
         if not listed and not (games.game_dir(task_id) / "meta.json").is_file():
             if games.unlisted_cached() >= self.unlisted_games:
                 raise UnknownTask(

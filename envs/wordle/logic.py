@@ -95,6 +95,37 @@ def solve(target: str, words: tuple[str, ...] = WORDS) -> list[str]:
         candidates = _partition(guess, candidates)[feedback(guess, target)]
 
 
+def reason(history: list[tuple[str, str]], guess: str) -> str:
+    """Why the solver guesses `guess` after `history`, in one short sentence."""
+    if not history:
+        return f"I open with {guess.upper()}: its common letters split the word list well."
+    known, present, absent = constraints(history)
+    parts = [f"the pattern is {''.join(known)}"] if any(c != "_" for c in known) else []
+    if present:
+        parts.append(f"{', '.join(sorted(c.upper() for c in present))} elsewhere")
+    if absent:
+        parts.append(f"no {', '.join(sorted(c.upper() for c in absent))}")
+    return f"So far {'; '.join(parts) or 'nothing is known'}. {guess.upper()} fits all of it."
+
+
+def constraints(history: list[tuple[str, str]]) -> tuple[list[str], set[str], set[str]]:
+    """(known letters by position with `_` for unknown, letters present but unplaced, absent letters)."""
+    known = ["_"] * LENGTH
+    present: set[str] = set()
+    grays: set[str] = set()
+    for guess, pattern in history:
+        for i, (g, p) in enumerate(zip(guess, pattern, strict=True)):
+            if p == GREEN:
+                known[i] = g.upper()
+                present.add(g)
+            elif p == YELLOW:
+                present.add(g)
+            else:
+                grays.add(g)
+    placed = {c.lower() for c in known if c != "_"}
+    return known, present - placed, grays - present
+
+
 def describe(guess: str, pattern: str) -> str:
     """`TRACE: T yellow, R gray, A green, C gray, E gray`."""
     colours = (f"{g.upper()} {COLOR_NAMES[p]}" for g, p in zip(guess, pattern, strict=True))

@@ -1,0 +1,13 @@
+"""What every package's CLI module shares."""
+
+from __future__ import annotations
+
+import logging
+
+FEEDBACK_HELP = "none, or a comma list of env-error,refine,teacher,reflect"
+
+
+def setup_logging(verbose: bool) -> None:
+    """INFO logs with -v, else warnings only."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")

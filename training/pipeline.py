@@ -184,6 +184,7 @@ class Services:
     def env_urls(self) -> dict[str, list[str]]:
         for env in self.cfg.envs:
             if env not in self._urls:
+                print(f"  starting the {env} env server", flush=True)
                 self._urls[env] = [self.stack.enter_context(EnvServer(env, max_sessions=1024)).url]
         return self._urls
 

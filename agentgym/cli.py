@@ -60,12 +60,23 @@ def llm_serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     lora: Annotated[list[str], typer.Option(help="NAME=DIR of a PEFT adapter; repeatable")] = [],  # noqa: B006
     max_model_len: Annotated[int, typer.Option()] = 4096,
+    api_key: Annotated[str | None, typer.Option(envvar="VLLM_API_KEY",
+                                                help="key clients must send (needed beyond loopback)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start a vLLM OpenAI-compatible server, print its URL, stop it on Ctrl-C."""
+    from agentgym.env_server import check_exposure
+    from agentgym.errors import AgentGymError
     from agentgym.vllm_server import VLLMServer
 
     setup_logging(verbose)
+    try:
+        check_exposure(host, api_key, how="--api-key (or set VLLM_API_KEY)")
+    except AgentGymError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if api_key:
+        os.environ["VLLM_API_KEY"] = api_key  # vLLM reads it there; off its command line, which `ps` shows
     server = VLLMServer(model, port=port or None, host=host, loras=_parse_loras(lora), max_model_len=max_model_len)
     typer.echo(f"starting vLLM for {server.model_path} (log: {server.log_path}) ...")
     with server:
@@ -127,25 +138,29 @@ def serve(
     max_sessions: Annotated[int, typer.Option(help="sessions per process")] = 256,
     ttl: Annotated[float, typer.Option(help="seconds an idle session lives")] = 600.0,
     token: Annotated[str | None, typer.Option(envvar="AGENTGYM_TOKEN", help="bearer token clients must send")] = None,
+    call_timeout: Annotated[float, typer.Option(help="seconds an env call may take; 0: no limit")] = 300.0,
+    env_option: Annotated[list[str], typer.Option(help="KEY=VALUE passed to the env class; repeatable")] = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Serve an environment over HTTP (the uniform step protocol)."""
-    from agentgym.env_server import EnvServer, check_exposure, run_foreground
+    from agentgym.env_server import EnvServer, check_exposure, parse_env_options, run_foreground
     from agentgym.errors import AgentGymError
 
     setup_logging(verbose)
     try:
         check_exposure(host, token)
+        options = parse_env_options(env_option)
     except AgentGymError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if workers <= 1:
         typer.echo(f"serving {env} at http://{host}:{port}", err=True)
-        run_foreground(env, host, port, max_sessions, ttl, token, "info" if verbose else "warning")
+        run_foreground(env, host, port, max_sessions, ttl, token, "info" if verbose else "warning",
+                       env_kwargs=options, call_timeout=call_timeout)
         return
     # Sessions are state in one process, so workers are separate servers; clients spread over them.
-    servers = [EnvServer(env, port=port + i, host=host, max_sessions=max_sessions, ttl=ttl, token=token)
-               for i in range(workers)]
+    servers = [EnvServer(env, port=port + i, host=host, max_sessions=max_sessions, ttl=ttl, token=token,
+                         call_timeout=call_timeout, env_options=options) for i in range(workers)]
     try:
         for s in servers:
             s.start()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agentgym.client import AsyncEnvClient, AsyncEnvSession
+from agentgym.errors import is_infrastructure_failure
 from agentgym.feedback import EpisodeContext, Strategy
 from agentgym.llm import LLM, Sampling
 from agentgym.react import SYSTEM_PROMPT, first_user_message, observation_message, parse_action
@@ -118,6 +119,7 @@ class Runner:
             log.warning("episode %s/%s ended by %s: %s", task_id, episode, type(exc).__name__, exc)
             traj.error = f"{type(exc).__name__}: {exc}"
             traj.ended = "llm_error" if isinstance(exc, _LLMFailure) else "env_error"
+            traj.aborted = is_infrastructure_failure(exc.__cause__ if isinstance(exc, _LLMFailure) else exc)
         finally:
             if session is not None:
                 try:
@@ -216,33 +218,58 @@ class Runner:
                 return
 
     # -- many episodes -----------------------------------------------------------------------
-    async def run_task(self, task_id: str, episode: int = 0) -> list[Trajectory]:
-        """One task, with further attempts carrying reflections when a `reflect` strategy asks for them."""
-        attempts = max([s.attempts for s in self.strategies] + [1])
+    @property
+    def attempts(self) -> int:
+        """Attempts per task: more than one only when a reflection strategy asks and an LLM plays."""
+        if self.llm is None or not any(s.attempts > 1 for s in self.strategies):
+            return 1
+        return max(s.attempts for s in self.strategies)
+
+    def is_last_attempt(self, traj: Trajectory) -> bool:
+        """True when no further attempt at its task follows `traj`."""
+        return traj.won or traj.aborted or traj.attempt + 1 >= self.attempts
+
+    async def run_task(self, task_id: str, episode: int = 0, previous: Trajectory | None = None,
+                       on_trajectory: Callable[[Trajectory], None] | None = None) -> list[Trajectory]:
+        """One task, with further attempts carrying reflections when a `reflect` strategy asks for them;
+        `previous` is a stored attempt to continue after. Each attempt goes to `on_trajectory` as it ends."""
         reflector = next((s for s in self.strategies if s.attempts > 1), None)
-        out, reflection = [], None
-        for attempt in range(attempts):
+        out: list[Trajectory] = []
+        start, reflection = 0, None
+        if previous is not None:
+            if self.is_last_attempt(previous):
+                return out
+            start = previous.attempt + 1
+            reflection = await reflector.reflect(self.llm, transcript(previous), self.config.sampling)
+        for attempt in range(start, self.attempts):
             traj = await self.run_episode(task_id, episode, attempt, reflection)
             out.append(traj)
-            if traj.won or reflector is None or self.llm is None or attempt == attempts - 1:
+            if on_trajectory is not None:
+                on_trajectory(traj)
+            if self.is_last_attempt(traj):
                 break
             reflection = await reflector.reflect(self.llm, transcript(traj), self.config.sampling)
         return out
 
     async def run(self, jobs: list[tuple[int, str]], on_trajectory: Callable[[Trajectory], None] | None = None,
-                  limit: asyncio.Semaphore | None = None) -> list[Trajectory]:
+                  limit: asyncio.Semaphore | None = None,
+                  previous: dict[tuple[str, int], Trajectory] | None = None) -> list[Trajectory]:
         """Run `(episode index, task id)` jobs, at most `concurrency` at once (or as many as `limit`, a
         semaphore shared with other runs); each trajectory is handed to `on_trajectory` as soon as it is
-        finished (to be stored before anything else can fail)."""
+        finished (to be stored before anything else can fail). `previous` maps (task id, episode) to an
+        attempt already played, to continue after it."""
         sem = limit or asyncio.Semaphore(self.config.concurrency)
         results: list[Trajectory] = []
+        previous = previous or {}
+
+        def record(traj: Trajectory) -> None:
+            results.append(traj)
+            if on_trajectory is not None:
+                on_trajectory(traj)
 
         async def one(episode: int, task_id: str) -> None:
             async with sem:
-                for traj in await self.run_task(task_id, episode):
-                    results.append(traj)
-                    if on_trajectory is not None:
-                        on_trajectory(traj)
+                await self.run_task(task_id, episode, previous.get((task_id, episode)), record)
 
         await asyncio.gather(*(one(e, t) for e, t in jobs))
         return results

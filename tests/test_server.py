@@ -55,7 +55,7 @@ def test_episode_round_trip(echo_server):
 
 
 def test_malformed_json_is_400(echo_server):
-    r = httpx.post(echo_server.url + "/sessions", content=b"{not json")
+    r = httpx.post(echo_server.url + "/sessions", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["code"] == "malformed_body"
     r = httpx.post(echo_server.url + "/sessions", json={"task": "echo-1"})  # unknown field
     assert r.status_code == 400 and "task" in r.json()["message"]

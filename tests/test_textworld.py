@@ -86,8 +86,8 @@ def test_concurrent_generation_is_safe(tmp_path, monkeypatch):
     """Threads of one process and two processes asking for one new game at once each get it whole."""
     monkeypatch.setenv("AGENTGYM_CACHE", str(tmp_path))
     calls = []
-    real = games._generate
-    monkeypatch.setattr(games, "_generate", lambda *a: calls.append(a) or real(*a))
+    real = games._generate_in_child
+    monkeypatch.setattr(games, "_generate_in_child", lambda *a: calls.append(a) or real(*a))
     folders: list[Path] = []
     threads = [threading.Thread(target=lambda: folders.append(games.ensure_game(HELD_IN[51]))) for _ in range(3)]
     for t in threads:

@@ -64,6 +64,9 @@ def collect_cmd(
         stats = asyncio.run(main())
     typer.echo(f"{stats.episodes} episodes ({stats.skipped} already stored), success {stats.success:.1%}, "
                f"{stats.errors} ended by env or LLM failures, {stats.tokens_per_s:.0f} completion tokens/s -> {out}")
+    if stats.aborted:
+        typer.echo(f"{stats.aborted} episodes failed on the machinery (servers unreachable, overloaded or too "
+                   f"slow): kept in {out}.failed; run again with --resume to play them", err=True)
 
 
 def filter_cmd(

@@ -13,7 +13,7 @@ from typing import Any
 import anyio.to_thread
 
 from agentgym.env import Env, Observation, StepResult
-from agentgym.errors import EnvFailure, EpisodeDone, TooManySessions, UnknownSession, UnknownTask
+from agentgym.errors import BadRequest, EnvFailure, EpisodeDone, TooManySessions, UnknownSession, UnknownTask
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,9 @@ class SessionManager:
     # -- tasks -------------------------------------------------------------------------------
     def tasks(self, split: str) -> list[str]:
         if split not in self._tasks:
+            splits = type(self.catalog).info()["splits"]
+            if split not in splits:
+                raise BadRequest(f"unknown split '{split}': env '{self.catalog.name}' has splits {splits}")
             self._tasks[split] = list(self.catalog.tasks(split))
         return self._tasks[split]
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from agentgym.env import ALL_SPLITS
+
 SUITE_DIR = Path(__file__).parent / "suites"
 
 
@@ -20,8 +22,9 @@ class SuiteEntry:
     max_steps: int | None = None  # None: the environment's own budget
 
     def __post_init__(self) -> None:
-        if self.split not in ("held_in", "held_out"):
-            raise ValueError(f"suite entry for {self.env}: split must be held_in or held_out, not '{self.split}'")
+        if self.split not in ALL_SPLITS:
+            raise ValueError(f"suite entry for {self.env}: split must be one of {', '.join(ALL_SPLITS)}, "
+                             f"not '{self.split}'")
 
 
 @dataclass

@@ -6,6 +6,7 @@ from typing import Any
 
 from agentgym.env import Env, Observation, StepResult
 from agentgym.errors import UnknownTask
+from agentgym.reworded import Rewording
 from envs.alfworld import engine, problems
 
 WELCOME = "-= Welcome to TextWorld, ALFRED! =-"
@@ -36,6 +37,12 @@ class ALFWorldEnv(Env):
     )
     action_format = "one command, e.g. 'go to countertop 1' (best: one of the available actions)"
     max_steps = 50
+    # AgentRefine's rewording of ALFWorld's commands; the task sentence takes ALFWorld's other template
+    rewording = Rewording(
+        actions=(("go to", "move to"), ("take", "pick up"), ("move", "put"), ("heat", "warm"), ("cool", "chill"),
+                 ("clean", "wash"), ("use", "turn on"), ("examine", "inspect"), ("inventory", "check inventory")),
+        text=(("arrive at", "reach"), ("Looking quickly around you", "Glancing around")),
+    )
 
     def __init__(self) -> None:
         self._game: Any = None
@@ -63,7 +70,7 @@ class ALFWorldEnv(Env):
     def reset(self, task_id: str, seed: int | None = None) -> Observation:
         """Start `task_id` (planned on first use). `seed` is ignored: the id fixes the household."""
         self._check(task_id)
-        wording = 0
+        wording = 1 if getattr(self, "reworded", False) else 0  # set by the reworded split's wrapper
         if self._loaded != (task_id, wording):
             goal, _ = problems.parse_task(task_id)
             layout = engine.solution(task_id)["seed"]

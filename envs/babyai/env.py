@@ -9,6 +9,7 @@ from typing import Any
 
 from agentgym.env import Env, Observation, StepResult
 from agentgym.errors import UnknownTask
+from agentgym.reworded import Rewording
 from envs.babyai.text import describe, name_of
 
 # Instruction kinds seen in training: go to, pick up, open (an unlocked door).
@@ -104,6 +105,12 @@ class BabyAIEnv(Env):
     )
     action_format = "turn left | turn right | go forward | pick up | drop | toggle"
     max_steps = 64
+    rewording = Rewording(
+        actions=(("turn left", "rotate left"), ("turn right", "rotate right"), ("go forward", "move ahead"),
+                 ("pick up", "grab"), ("drop", "put down"), ("toggle", "activate")),
+        text=(("You see", "You notice"), ("steps forward", "steps ahead"), ("step forward", "step ahead"),
+              ("Your mission", "Your goal"), ("go to", "move to"), ("next to", "beside")),
+    )
     inline_step = True
 
     def __init__(self) -> None:

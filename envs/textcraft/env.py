@@ -9,6 +9,7 @@ from typing import Any
 
 from agentgym.env import Env, Observation, StepResult
 from agentgym.errors import UnknownTask
+from agentgym.reworded import Rewording
 from envs.textcraft.recipes import UNSEEN_MATERIALS, Graph, graph
 
 HELD_IN_SEEDS = 2  # listed held-in tasks: seeds 0-1 of every held-in target
@@ -72,8 +73,8 @@ class TextCraftEnv(Env):
 
     name = "textcraft"
     instruction = (
-        "You are in a crafting world. Your goal is to craft the item you are given. You start with an empty "
-        "inventory. Base materials are gathered with `get <n> <material>`; every other item is crafted with "
+        "You are in a crafting world. Your goal is to craft the item you are given. You start with nothing. "
+        "Base materials are gathered with `get <n> <material>`; every other item is crafted with "
         "one of the crafting commands you are shown, which name the item made and the ingredients used up, "
         "e.g. `craft 4 oak plank using 1 oak log`. You may craft a multiple of a command (`craft 8 oak plank "
         "using 2 oak log`). Craft the ingredients first when they are not base materials. "
@@ -81,6 +82,11 @@ class TextCraftEnv(Env):
     )
     action_format = "get <n> <material> | craft <n> <item> using <m> <ingredient>, ... | inventory"
     max_steps = 80
+    rewording = Rewording(
+        actions=(("get", "fetch"), ("craft", "make"), ("using", "from"), ("inventory", "check items")),
+        text=(("Crafting commands", "Recipes"), ("Goal", "Target"), ("Got", "Fetched"), ("Crafted", "Made"),
+              ("crafting commands", "recipes"), ("Inventory", "Items")),
+    )
     inline_step = True
 
     def __init__(self) -> None:

@@ -143,20 +143,20 @@ def split_of_id(task_id: str) -> str:
 @cache
 def listed(split: str) -> list[str]:
     """The listed tasks: 40 per kind held-in (seen goals, seeds from 0), 20 per kind held-out (unseen
-    goals where the kind has any, else seen ones, always in unseen rooms from seed 10,000)."""
-    out = []
+    goals where the kind has any, else seen ones, always in unseen rooms from seed 10,000), kinds taking turns."""
+    per_kind = []
     for kind in KINDS:
         seen = [g for g in goals().values() if g.kind == kind and not g.held_out()]
         unseen = [g for g in goals().values() if g.kind == kind and g.held_out()] or seen
         random.Random(kind).shuffle(seen)  # a fixed spread over objects and receptacles
         random.Random(kind).shuffle(unseen)
         if split == "held_in":
-            out += [task_id_of(seen[i % len(seen)], i // len(seen)) for i in range(HELD_IN_PER_KIND)]
+            per_kind.append([task_id_of(seen[i % len(seen)], i // len(seen)) for i in range(HELD_IN_PER_KIND)])
         elif split == "held_out":
-            out += [task_id_of(unseen[i % len(unseen)], UNSEEN_SEED + i) for i in range(HELD_OUT_PER_KIND)]
+            per_kind.append([task_id_of(unseen[i % len(unseen)], UNSEEN_SEED + i) for i in range(HELD_OUT_PER_KIND)])
         else:
             raise KeyError(split)
-    return out
+    return [t for row in zip(*per_kind, strict=True) for t in row]  # kinds interleaved: any prefix covers all
 
 
 def _rid(rtype: str, k: int) -> str:

@@ -123,9 +123,9 @@ class BabyAIEnv(Env):
     # -- tasks -------------------------------------------------------------------------------
     def tasks(self, split: str) -> list[str]:
         if split == "held_in":
-            return [task_id_of(lv, s) for lv in HELD_IN_LEVELS for s in HELD_IN_SEEDS]
+            return [task_id_of(lv, s) for s in HELD_IN_SEEDS for lv in HELD_IN_LEVELS]  # levels take turns
         if split == "held_out":
-            return [task_id_of(lv, s) for lv in HELD_OUT_LEVELS for s in HELD_OUT_SEEDS]
+            return [task_id_of(lv, s) for s in HELD_OUT_SEEDS for lv in HELD_OUT_LEVELS]
         raise KeyError(split)
 
     def split_of(self, task_id: str) -> str:

@@ -146,9 +146,9 @@ class MiniWoBEnv(Env):
     # -- tasks -------------------------------------------------------------------------------
     def tasks(self, split: str) -> list[str]:
         if split == "held_in":
-            return [task_id_of(t, s) for t in HELD_IN_TASKS for s in HELD_IN_SEEDS]
+            return [task_id_of(t, s) for s in HELD_IN_SEEDS for t in HELD_IN_TASKS]  # task types take turns
         if split == "held_out":
-            return [task_id_of(t, s) for t in HELD_OUT_TASKS for s in HELD_OUT_SEEDS]
+            return [task_id_of(t, s) for s in HELD_OUT_SEEDS for t in HELD_OUT_TASKS]
         raise KeyError(split)
 
     def split_of(self, task_id: str) -> str:

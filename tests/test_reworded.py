@@ -92,3 +92,15 @@ def test_suites_select_the_reworded_split() -> None:
     assert suite.entries[0].split == REWORDED
     with pytest.raises(ValueError, match="split must be one of"):
         suite_from_dict({"entries": [{"env": "alfworld", "split": "reworded", "tasks": 5}]})
+
+
+def test_eval_suite_runs_the_reworded_split(maze, tmp_path) -> None:
+    """The expert through eval's suite runner: both splits scored, the same success in other words."""
+    from eval.run import run_suite
+
+    suite = suite_from_dict({"entries": [{"env": "maze", "split": "held_out", "tasks": 3},
+                                         {"env": "maze", "split": REWORDED, "tasks": 3}]})
+    metrics = asyncio.run(run_suite(suite, None, {"maze": [maze.url]}, tmp_path, show_progress=False))
+    rows = {g.split: g for g in metrics.splits}
+    assert list(rows) == ["held_out", REWORDED]
+    assert rows["held_out"].success.value == rows[REWORDED].success.value == 1.0

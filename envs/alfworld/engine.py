@@ -107,9 +107,9 @@ def solution(task_id: str) -> dict[str, Any]:
 def _plan(data: dict[str, Any]) -> list[str]:
     """The planner's commands for a game, checked to win when replayed."""
     with ALFWORLD_LOCK:
-        planner = start(data, policy=True)
-        walkthrough = list(planner.reset()["policy_commands"])
-        game = start(data)
+        game = start(data, policy=True)
+        walkthrough = list(game.reset()["policy_commands"])
+        game.request_infos.policy_commands = False  # replay without replanning at every step
         state = game.reset()
         for command in walkthrough:
             state, _, _ = game.step(command)

@@ -3,7 +3,8 @@
 An environment opts in by declaring `rewording = Rewording(actions=..., text=...)`. The registry then
 serves it with a third split, `held_out_reworded`: every held-out task again, as `<id>~reworded`, where
 the agent reads reworded text (observations, available actions, errors, the instruction) and writes
-reworded commands, which are translated back before the environment sees them. Nothing else changes.
+reworded commands, which are translated back before the environment sees them; the old command words
+are no longer commands (such a step is spent and answered with an error). Nothing else changes.
 """
 
 from __future__ import annotations
@@ -45,6 +46,19 @@ class Rewording:
     def to_env(self):
         """Turn a reworded command back into the environment's own words."""
         return _substitution(tuple((new, old) for old, new in self.actions))
+
+    @cached_property
+    def _words(self) -> re.Pattern:
+        words = sorted({w for pair in self.actions for w in pair}, key=len, reverse=True)
+        return re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in words) + r")(?![\w-])")
+
+    def stray_word(self, action: str) -> str | None:
+        """An original command word in a reworded command (`go to` where the words are now `move to`), or None."""
+        reworded = {new for _, new in self.actions}
+        for m in self._words.finditer(action):
+            if m.group(1) not in reworded:
+                return m.group(1)
+        return None
 
 
 def split_id(task_id: str) -> tuple[str, bool]:
@@ -95,9 +109,15 @@ def with_reworded_split(cls: type[Env]) -> type[Env]:
         def step(self, action: str) -> StepResult:
             if not self.reworded:
                 return super().step(action)
-            result = super().step(rewording.to_env(action))
+            stray = rewording.stray_word(action)
+            # the old words are not commands any more: the step is spent on nothing the env understands
+            result = super().step("" if stray else rewording.to_env(action))
             result.observation = self._reword(result.observation)
-            if result.info.get("error"):
+            if stray:
+                message = f"'{stray}' is not a command here: use the words of the instructions."
+                result.info.update(valid=False, error=message)
+                result.observation.text = message + "\n" + result.observation.text
+            elif result.info.get("error"):
                 result.info["error"] = rewording.to_agent(result.info["error"])
             return result
 

@@ -30,11 +30,13 @@ def test_rewording_swaps_whole_words_in_one_pass() -> None:
     assert r.to_env("put apple 1 to table 1") == "move apple 1 to table 1"
     assert r.to_agent("remove mistake takes") == "remove mistake takes"  # only whole words
     assert r.to_env("arrive") == "arrive"  # text swaps are one-way
+    assert r.stray_word("move to fridge 1") is None and r.stray_word("pick up apple 1 from table 1") is None
+    assert r.stray_word("go to fridge 1") == "go to" and r.stray_word("move apple 1 to table 1") == "move"
 
 
 def test_the_new_envs_declare_a_rewording() -> None:
     declared = {name for name in available() if load(name).rewording is not None}
-    assert {"alfworld", "babyai", "textcraft", "maze"} <= declared
+    assert {"alfworld", "babyai", "textcraft", "maze", "miniwob"} <= declared
     assert with_reworded_split(load("maze")) is load("maze")  # wrapping is idempotent
     assert REWORDED not in load("echo").info()["splits"]
 
@@ -68,6 +70,9 @@ def test_reworded_split_over_http(maze) -> None:
                 result = s.step(action)
             assert result.info["won"] and result.reward == 1.0
             assert not s.reset().text.count("north")
+            result = s.step("move north")  # the old words are spent turns with an error
+            assert not result.info["valid"] and result.info["error"].startswith("'move' is not a command here")
+            assert s.step(s.observation.available_actions[0]).info["valid"]
         with pytest.raises(UnknownTask):
             client.session(task_id=client.tasks("held_in")[0] + SUFFIX)
     with EnvClient(maze.url) as client, pytest.raises(BadRequest, match="has splits"):

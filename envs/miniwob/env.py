@@ -10,6 +10,7 @@ from typing import Any
 
 from agentgym.env import Env, Observation, StepResult
 from agentgym.errors import UnknownTask
+from agentgym.reworded import Rewording
 from envs.miniwob.page import actionable, describe
 
 HELD_IN_TASKS = ("click-test", "click-test-2", "click-button", "click-link", "focus-text", "enter-text")
@@ -132,6 +133,8 @@ class MiniWoBEnv(Env):
     )
     action_format = "click <ref> | type <ref> <text>"
     max_steps = 10
+    rewording = Rewording(actions=(("click", "press"), ("type", "enter")),
+                          text=(("Page text", "Visible text"), ("textbox", "input field"), ("Task", "Goal")))
 
     def __init__(self) -> None:
         self.browser: Browser | None = None

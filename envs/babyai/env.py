@@ -204,14 +204,10 @@ class BabyAIEnv(Env):
 
     def _result(self, message: str, obs: dict | None, valid: bool = True, won: bool = False,
                 terminated: bool = False) -> StepResult:
-        truncated = not (won or terminated or self.done) and self.steps >= self.max_steps
-        if truncated:
-            self.done = True
-            message += f" You are out of turns ({self.max_steps})."
         info: dict[str, Any] = {"valid": valid, "error": None if valid else message, "won": won,
                                 "score": float(won), "steps": self.steps}
         observation = self._observation(message, obs) if obs is not None and not self.done else Observation(message)
-        return StepResult(observation, float(won), terminated=won or terminated, truncated=truncated, info=info)
+        return StepResult(observation, float(won), terminated=won or terminated, info=info)
 
     def _observation(self, message: str, obs: dict) -> Observation:
         lines = [message, *describe(obs["image"], self.env.carrying)]

@@ -189,16 +189,12 @@ class TextCraftEnv(Env):
         return f"Inventory: {held or 'empty'}."
 
     def _result(self, message: str, valid: bool = True, won: bool = False, terminated: bool = False) -> StepResult:
-        truncated = not (won or terminated) and self.steps >= self.max_steps
-        if truncated:
-            self.done = True
-            message += f" You are out of turns ({self.max_steps})."
         info: dict[str, Any] = {
             "valid": valid, "error": None if valid else message, "won": won, "score": float(won),
             "steps": self.steps,
         }
         obs = Observation(message, extra={"target": self.target, "inventory": dict(self.inventory)})
-        return StepResult(obs, float(won), terminated=won or terminated, truncated=truncated, info=info)
+        return StepResult(obs, float(won), terminated=won or terminated, info=info)
 
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
         """Get every material the whole tree needs, then craft bottom-up in exact batches."""

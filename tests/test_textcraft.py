@@ -50,7 +50,7 @@ def test_expert_wins_every_listed_task_in_process() -> None:
     for task in env.tasks("held_in") + env.tasks("held_out"):
         env.reset(task)
         actions = env.expert(task)
-        assert len(actions) <= env.max_steps
+        assert len(actions) <= env.max_steps_for(task)
         for action in actions:
             result = env.step(action)
             assert result.info["valid"], (task, action, result.info["error"])

@@ -147,13 +147,12 @@ class BabyAIEnv(Env):
     # -- episode -----------------------------------------------------------------------------
     def reset(self, task_id: str, seed: int | None = None) -> Observation:
         level, task_seed = self._parse(task_id)
-        real_seed, plan = solve(level, task_seed)
+        real_seed, _ = solve(level, task_seed)
         if level not in self._levels:
             self._levels[level] = make_level(level)
         self.env = self._levels[level]
         obs = quiet_reset(self.env, real_seed)
         self.mission, self.done, self.steps = obs["mission"], False, 0
-        self.max_steps = 3 * len(plan) + 10
         return self._observation(f"Your mission: {self.mission}.", obs)
 
     def step(self, action: str) -> StepResult:

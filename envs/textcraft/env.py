@@ -125,7 +125,6 @@ class TextCraftEnv(Env):
         item, _ = self._parse(task_id)
         g = self.graph
         self.target, self.inventory, self.done, self.steps = item, Counter(), False, 0
-        self.max_steps = self.max_steps_for(task_id)
         needed = [g.recipes[n] for n in g.tree(item)]
         rng = random.Random(task_id)  # the id holds the seed
         others = [r for n, r in g.recipes.items() if n not in {x.item for x in needed}]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agentgym.client import AsyncEnvClient, AsyncEnvSession
+from agentgym.env import REWORDED
 from agentgym.errors import is_infrastructure_failure
 from agentgym.feedback import EpisodeContext, Strategy
 from agentgym.llm import LLM, Sampling
@@ -157,7 +158,8 @@ class Runner:
         if self.expert_mode or self._any("needs_plan"):
             plan = await self.env.expert_plan(traj.task_id)
             ctx.plan, ctx.thoughts = plan["actions"], plan.get("thoughts")
-        first = first_user_message(info["instruction"], info["action_format"],
+        words = info.get("reworded", info) if traj.split == REWORDED else info  # the reworded split's own words
+        first = first_user_message(words["instruction"], words["action_format"],
                                    observation_message(session.observation.text, session.observation.available_actions)
                                    .removeprefix("Observation: "), reflection)
         turns = traj.turns

@@ -18,6 +18,7 @@ from typing import Any
 
 from agentgym.env import Env, Observation, StepResult
 from agentgym.errors import (
+    BadRequest,
     EnvFailure,
     EnvTimeout,
     EpisodeDone,
@@ -66,6 +67,9 @@ class SessionManager:
     # -- tasks -------------------------------------------------------------------------------
     def tasks(self, split: str) -> list[str]:
         if split not in self._tasks:
+            splits = type(self.catalog).info()["splits"]
+            if split not in splits:
+                raise BadRequest(f"unknown split '{split}': env '{self.catalog.name}' has splits {splits}")
             self._tasks[split] = list(self.catalog.tasks(split))
         return self._tasks[split]
 

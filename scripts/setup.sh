@@ -33,11 +33,12 @@ fi
 missing=()
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "setup: note: please install ${missing[*]} (Java runs ScienceWorld; Chromium renders web shop pages)"
+    echo "setup: note: please install ${missing[*]} (Java runs ScienceWorld; Chromium renders web shop pages and runs MiniWoB++)"
   fi
 fi
 echo "$want" > "$stamp"

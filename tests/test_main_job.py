@@ -187,3 +187,15 @@ def test_stages_rerun_only_when_their_inputs_change(tmp_path: Path, capsys):
         stages.run("u", {"n": 1}, tmp_path / "u", killed, tmp_path / "u")
     stages.run("u", {"n": 2}, tmp_path / "u", work, tmp_path / "u", "fresh")
     assert not (tmp_path / "u" / "partial.txt").exists()
+
+
+def test_pipeline_evaluates_reworded_splits_and_whole_envs_held_out():
+    from training.pipeline import eval_suite
+
+    cfg = load_config(None, ["envs=[maze]", "unseen_envs=[babyai]", "eval_splits=[held_in,held_out,held_out_reworded]"])
+    suite = eval_suite(cfg)
+    assert {(e.env, e.split) for e in suite.entries} == {
+        (env, split) for env in ("maze", "babyai") for split in ("held_in", "held_out", "held_out_reworded")}
+    assert suite.unseen_envs == ["babyai"]
+    with pytest.raises(ValueError, match="both trained on and held out"):
+        eval_suite(load_config(None, ["envs=[maze]", "unseen_envs=[maze]"]))

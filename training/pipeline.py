@@ -33,7 +33,7 @@ from agentgym.runner import Runner, RunnerConfig
 from agentgym.vllm_server import VLLMServer, is_cpu_build, load_adapter
 from eval.report import compare, load_results, write_report
 from eval.run import run_suite
-from eval.suites import Suite, SuiteEntry
+from eval.suites import Suite, env_holdout_suite
 from training.recipes import load_recipe
 from training.sft import SFTRecipe, train_sft
 from trajectories.collect import collect
@@ -53,6 +53,10 @@ class PipelineConfig:
     out: str = "runs/pipeline"
     envs: list[str] = field(default_factory=lambda: ["maze"])
     eval_tasks: int = 40  # per env and split
+    # Splits evaluated (add held_out_reworded: the held-out tasks in other words, for envs that have it), and
+    # whole envs held out: evaluated, never demonstrated, explored or trained on.
+    eval_splits: list[str] = field(default_factory=lambda: ["held_in", "held_out"])
+    unseen_envs: list[str] = field(default_factory=list)
     eval_max_steps: int = 60  # 0: each env's own budget
     demo_episodes: int = 64  # expert demonstrations per env (held-in tasks)
     explore_episodes: int = 32  # episodes per env the cloned model plays with `feedback` (held-in tasks)
@@ -182,7 +186,7 @@ class Services:
         stack.callback(self._stop_vllm)
 
     def env_urls(self) -> dict[str, list[str]]:
-        for env in self.cfg.envs:
+        for env in [*self.cfg.envs, *self.cfg.unseen_envs]:
             if env not in self._urls:
                 print(f"  starting the {env} env server", flush=True)
                 self._urls[env] = [self.stack.enter_context(EnvServer(env, max_sessions=1024)).url]
@@ -224,9 +228,9 @@ def _sampling(cfg: PipelineConfig, temperature: float) -> Sampling:
 
 
 def eval_suite(cfg: PipelineConfig) -> Suite:
-    """Both splits of every env, `eval_tasks` tasks each."""
-    return Suite("pipeline", [SuiteEntry(env=e, split=s, tasks=cfg.eval_tasks, max_steps=cfg.eval_max_steps or None)
-                              for e in cfg.envs for s in ("held_in", "held_out")])
+    """Every split in `eval_splits` of the trained envs and of the envs held out whole, `eval_tasks` each."""
+    return env_holdout_suite(cfg.envs, cfg.unseen_envs, cfg.eval_tasks, cfg.eval_max_steps or None,
+                             tuple(cfg.eval_splits))
 
 
 def _evaluate(cfg: PipelineConfig, services: Services, name: str, sft: dict | None, out: Path) -> dict:
@@ -260,7 +264,8 @@ async def _play(runners: dict[str, Runner], episodes: int, out: Path, label: str
 def _demonstrate(cfg: PipelineConfig, services: Services, out: Path) -> dict:
     """The experts play held-in tasks; their turns carry a reason derived from the state."""
     async def main():
-        clients = {env: AsyncEnvClient(url) for env, url in services.env_urls().items()}
+        urls = services.env_urls()
+        clients = {env: AsyncEnvClient(urls[env]) for env in cfg.envs}  # never the envs held out whole
         try:
             # The expert is free to run: it gets the env's own step budget, so its demonstrations win.
             config = RunnerConfig(concurrency=cfg.concurrency, history=cfg.history)  # what the learner will see
@@ -295,7 +300,8 @@ def _explore(cfg: PipelineConfig, services: Services, name: str, sft: dict, out:
     """The cloned model plays held-in tasks with feedback: errors, the feedback on them and recoveries."""
     async def main():
         llm = services.llm(name, sft)
-        clients = {env: AsyncEnvClient(url) for env, url in services.env_urls().items()}
+        urls = services.env_urls()
+        clients = {env: AsyncEnvClient(urls[env]) for env in cfg.envs}  # never the envs held out whole
         config = RunnerConfig(sampling=_sampling(cfg, cfg.explore_temperature), max_steps=cfg.explore_max_steps,
                               concurrency=cfg.concurrency, history=cfg.history)
         try:
@@ -352,6 +358,8 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     sampling = {"max_tokens": cfg.max_tokens, "stop": STOP}
     evaluation = {"envs": cfg.envs, "tasks": cfg.eval_tasks, "max_steps": cfg.eval_max_steps,
                   "history": cfg.history, **sampling}
+    if cfg.eval_splits != ["held_in", "held_out"] or cfg.unseen_envs:  # keys of runs made before these existed
+        evaluation |= {"splits": cfg.eval_splits, "unseen_envs": cfg.unseen_envs}
     evals: list[tuple[str, Path]] = []
     with contextlib.ExitStack() as stack:
         services = Services(cfg, stack)

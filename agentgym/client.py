@@ -67,7 +67,9 @@ class _ClientBase:
         return isinstance(exc, NOT_SENT) or method in ("GET", "DELETE")
 
     @staticmethod
-    def _decode(status: int, content: bytes) -> Any:
+    def _decode(status: int, content: bytes, text: bool = False) -> Any:
+        if text and status < 400:
+            return content.decode("utf-8", errors="replace")
         try:
             payload = orjson.loads(content)
         except orjson.JSONDecodeError:
@@ -107,6 +109,10 @@ class EnvSession:
     def state(self) -> dict[str, Any]:
         return self.client._request("GET", self.url, f"/sessions/{self.id}")
 
+    def html(self) -> str:
+        """The current page as HTML, for environments that render pages (webshop)."""
+        return self.client._request("GET", self.url, f"/sessions/{self.id}/html", text=True)
+
     def close(self) -> None:
         self.client._request("DELETE", self.url, f"/sessions/{self.id}")
 
@@ -131,11 +137,12 @@ class EnvClient(_ClientBase):
             limits=httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections),
         )
 
-    def _request(self, method: str, url: str, path: str, body: dict | None = None, params: dict | None = None) -> Any:
+    def _request(self, method: str, url: str, path: str, body: dict | None = None, params: dict | None = None,
+                 text: bool = False) -> Any:
         for attempt in itertools.count():
             try:
                 r = self._http.request(method, url + path, json=body, params=params)
-                return self._decode(r.status_code, r.content)
+                return self._decode(r.status_code, r.content, text)
             except httpx.TransportError as exc:
                 if not self._retryable(method, exc, attempt):
                     raise
@@ -205,6 +212,10 @@ class AsyncEnvSession:
     async def state(self) -> dict[str, Any]:
         return await self.client._request("GET", self.url, f"/sessions/{self.id}")
 
+    async def html(self) -> str:
+        """The current page as HTML, for environments that render pages (webshop)."""
+        return await self.client._request("GET", self.url, f"/sessions/{self.id}/html", text=True)
+
     async def close(self) -> None:
         await self.client._request("DELETE", self.url, f"/sessions/{self.id}")
 
@@ -236,13 +247,14 @@ class AsyncEnvClient(_ClientBase):
         return self._http
 
     async def _request(
-        self, method: str, url: str, path: str, body: dict | None = None, params: dict | None = None
+        self, method: str, url: str, path: str, body: dict | None = None, params: dict | None = None,
+        text: bool = False,
     ) -> Any:
         data = orjson.dumps(body) if body is not None else None
         for attempt in itertools.count():
             try:
                 async with self._session().request(method, url + path, data=data, params=params) as r:
-                    return self._decode(r.status, await r.read())
+                    return self._decode(r.status, await r.read(), text)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 if not self._retryable(method, exc, attempt):
                     raise

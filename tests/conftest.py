@@ -66,3 +66,15 @@ def vllm_server(model_dir, tiny_adapter):
     _, alive = psutil.wait_procs(family, timeout=10)
     alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"vLLM processes survived stop(): {alive}"
+
+
+# The viewer's tests: headless Chromium with screenshots on failure, and run folders made by the real runner.
+from tests.browser import browser, chromium, pytest_runtest_makereport  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def view_runs(server_factory, tmp_path_factory):
+    """Run folders with erring, teacher-corrected and expert trajectories on maze, and two eval reports."""
+    from tests.view_data import make_runs
+
+    return make_runs(server_factory("maze").url, tmp_path_factory.mktemp("view-runs") / "runs")

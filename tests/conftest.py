@@ -78,3 +78,14 @@ def view_runs(server_factory, tmp_path_factory):
     from tests.view_data import make_runs
 
     return make_runs(server_factory("maze").url, tmp_path_factory.mktemp("view-runs") / "runs")
+
+
+@pytest.fixture(scope="session")
+def view_server(view_runs, tmp_path_factory):
+    """`agentgym view` over `view_runs` and over an empty folder that tests write live runs into."""
+    from eval.view.server import ViewServer
+
+    demos, live = tmp_path_factory.mktemp("demos") / "human.jsonl", tmp_path_factory.mktemp("live")
+    with ViewServer([view_runs, live], demos=demos) as server:
+        server.demos_path, server.live_dir = demos, live
+        yield server

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 REPORT_SUFFIXES = (".md",)
 RESULTS = "results.json"
-SKIP_DIRS = {"adapter", "merged", "checkpoints", ".git", "__pycache__"}  # model folders hold no trajectories
+SKIP_DIRS = {"adapter", "merged", ".git", "__pycache__"}  # model folders (and checkpoint-N) hold no trajectories
 
 
 @dataclass
@@ -109,7 +109,7 @@ class RunIndex:
     def _walk(self, root: Path, suffixes: tuple[str, ...]) -> list[Path]:
         found = []
         for folder, dirs, names in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("checkpoint-"))
             found += [Path(folder) / n for n in sorted(names) if n.endswith(suffixes)]
         return found
 

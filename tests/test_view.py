@@ -79,6 +79,9 @@ def test_teacher_corrections_are_marked(viewer, view_runs):
 def test_reports_and_a_side_by_side_comparison(viewer):
     runs = httpx.get(f"{viewer.url}/runs").text
     assert "/files/0/eval-agent/report.md" in runs and "/files/0/eval-expert/report.md" in runs
+    expert = runs[runs.index('data-folder="runs/eval-expert"'):]
+    assert "held_in 100.0% [" in expert and "held_out 100.0% [" in expert  # the expert wins every task
+    assert 'src="/files/0/eval-expert/success.png"' in expert
     report = httpx.get(f"{viewer.url}/files/0/eval-expert/report.md").text
     assert "<table>" in report and 'src="success.png"' in report
     png = httpx.get(f"{viewer.url}/files/0/eval-expert/success.png")

@@ -29,7 +29,7 @@ from agentgym.env import SPLITS
 from agentgym.errors import AgentGymError, BadRequest, EpisodeDone, Unauthorized
 from agentgym.server import NotFound
 from eval.view import render
-from eval.view.index import FILTERS, RunIndex
+from eval.view.index import FILTERS, RESULTS, RunIndex
 from eval.view.play import PlayManager
 from trajectories.store import TrajectoryStore
 
@@ -162,9 +162,27 @@ def create_app(paths: list[str | os.PathLike], demos: str | os.PathLike = "runs/
     # -- runs: reports and comparisons ------------------------------------------------------------
     @app.get("/runs")
     async def runs(request: Request) -> Response:
-        reports = [(index.roots.index(root), root, path.relative_to(root)) for root, path in index.reports()]
-        results = [r for r in reports if r[2].name == "results.json"]
-        return page(request, "runs.html", reports=[r for r in reports if r[2].suffix == ".md"], results=results)
+        from eval.report import load_results, pct
+
+        folders: dict[tuple[int, Path], dict[str, Any]] = {}
+        for root, path in index.reports():
+            number = index.roots.index(root)
+            folder = folders.setdefault((number, path.parent.relative_to(root)),
+                                        {"root": root, "md": [], "png": [], "results": None, "summary": ""})
+            rel = path.relative_to(root)
+            if path.name == RESULTS:
+                folder["results"] = rel
+                try:
+                    results = load_results(path)
+                    folder["summary"] = "; ".join(f"{g.split} {pct(g.success)} (n={g.n})"
+                                                  for g in results.metrics.splits)
+                    folder["label"] = results.label
+                except (ValueError, KeyError, TypeError) as exc:
+                    folder["summary"] = f"unreadable results.json: {exc}"
+            else:
+                folder["md" if path.suffix == ".md" else "png"].append(rel)
+        results = [(n, f["root"], f["results"]) for (n, _), f in folders.items() if f["results"]]
+        return page(request, "runs.html", folders=folders, results=results)
 
     def file_of(ref: str) -> Path:
         number, _, rel = ref.partition("/")

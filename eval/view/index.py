@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import orjson
 
 log = logging.getLogger(__name__)
 
-REPORT_SUFFIXES = (".md",)
+REPORT_SUFFIXES = (".md", ".png")
 RESULTS = "results.json"
 SKIP_DIRS = {"adapter", "merged", ".git", "__pycache__"}  # model folders (and checkpoint-N) hold no trajectories
 
@@ -46,7 +45,6 @@ class Entry:
     line: int
     record: dict[str, Any]
     seq: int  # arrival order in this viewer, for following
-    arrived: float = field(default_factory=time.time)
 
     @property
     def key(self) -> str:
@@ -207,7 +205,7 @@ class RunIndex:
         return {k: sorted(v - {""}) for k, v in out.items()}
 
     def reports(self) -> list[tuple[Path, Path]]:
-        """(root, file) of every Markdown report and `results.json` under the root folders."""
+        """(root, file) of every Markdown report, plot and `results.json` under the root folders."""
         found = []
         for root in self.roots:
             if root.is_dir():

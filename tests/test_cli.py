@@ -16,7 +16,7 @@ runner = CliRunner()
 def test_help_lists_every_command():
     out = runner.invoke(app, ["--help"]).output
     for command in ("model", "llm", "envs", "serve", "openapi", "collect", "filter", "export", "train", "eval",
-                    "report", "pipeline"):
+                    "report", "pipeline", "view"):
         assert command in out
     for group, command in (("model", "prepare"), ("llm", "serve"), ("llm", "ask"), ("train", "sft"),
                            ("train", "grpo"), ("train", "evolve")):

@@ -174,6 +174,45 @@ def test_live_page_follows_a_growing_store(viewer, view_runs):
     assert httpx.get(f"{viewer.url}/live/poll", params={"since": since + 2}).text.count("data-key") == 0
 
 
+def test_records_are_read_defensively(viewer, view_runs):
+    """A field the record gains later shows up; a newer schema still opens (without training masks)."""
+    record = stored(view_runs, "eval-expert")[0] | {"ended": "goal reached", "version": 99}
+    record["turns"][2] |= {"score": 0.5}
+    folder = viewer.live_dir / "future"
+    folder.mkdir()
+    (folder / "new.jsonl").write_text(json.dumps(record) + "\n[1, 2]\nnot json\n")
+    rows = httpx.get(f"{viewer.url}/trajectories", params={"run": f"{viewer.live_dir.name}/future"}).text
+    [key] = keys_of(rows)
+    page = httpx.get(f"{viewer.url}/trajectories/{key}").text
+    assert re.search(r"<th>ended</th><td>goal reached</td>", page)
+    assert "training masks unavailable" in page and "newer than this toolkit" in page
+    assert len(re.findall(r'<article class="turn', page)) == len(record["turns"])
+    assert "2 unreadable" in httpx.get(f"{viewer.url}/trajectories").text
+
+
+def test_index_reads_a_rewritten_store_again(tmp_path):
+    from eval.view.index import RunIndex
+
+    store = tmp_path / "run" / "train.jsonl"
+    store.parent.mkdir()
+    store.write_text('{"task_id": "a"}\n{"task_id": "b"}\n')
+    index = RunIndex([tmp_path / "run"])
+    assert [e.get("task_id") for e in index.refresh()] == ["a", "b"]
+    store.write_text('{"task_id": "c"}\n')  # a filter run rewrote it
+    assert [e.get("task_id") for e in index.refresh()] == ["c"]
+    assert [e.get("task_id") for e in index.entries] == ["c"] and index.refresh() == []
+
+
+def test_play_passes_the_env_servers_token(viewer, server_factory):
+    echo = server_factory("echo", token="env-secret")
+    r = httpx.post(f"{viewer.url}/play", data={"url": echo.url, "task_id": "echo-1"})
+    assert r.status_code == 400 and "refused the token" in r.json()["message"]
+    r = httpx.post(f"{viewer.url}/play", data={"url": echo.url, "task_id": "echo-1", "token": "env-secret"})
+    assert r.status_code == 303
+    assert httpx.post(viewer.url + r.headers["location"] + "/act", data={"action": "finish"}).status_code == 303
+    assert 'data-won="true"' in httpx.get(viewer.url + r.headers["location"]).text
+
+
 def _traj(record: dict):
     from agentgym.trajectory import Trajectory
 

@@ -123,7 +123,9 @@ def create_app(paths: list[str | os.PathLike], demos: str | os.PathLike = "runs/
         chosen = {name: request.query_params.get(name, "") for name in FILTERS}
         rows = index.select(chosen)
         won = sum(e.won for e in rows)
-        name = "rows.html" if request.headers.get("hx-request") else "trajectories.html"
+        # htmx asks for the rows only, except when it restores a page from history
+        partial = request.headers.get("hx-request") and not request.headers.get("hx-history-restore-request")
+        name = "rows.html" if partial else "trajectories.html"
         return page(request, name, rows=rows[-LIST_LIMIT:], total=len(rows), won=won, chosen=chosen,
                     choices=index.choices(), files=list(index.files.values()), limit=LIST_LIMIT)
 

@@ -18,7 +18,7 @@ import aiohttp
 
 from agentgym.client import AsyncEnvClient, AsyncEnvSession
 from agentgym.env_server import EnvServer
-from agentgym.errors import AgentGymError, BadRequest, EpisodeDone
+from agentgym.errors import AgentGymError, BadRequest, EpisodeDone, Unauthorized
 from agentgym.feedback import make_strategies
 from agentgym.llm import LLM, Completion, Messages, Sampling
 from agentgym.runner import Runner, RunnerConfig
@@ -198,6 +198,8 @@ class PlayManager:
                 raise
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise BadRequest(f"cannot reach an env server at {url}: {type(exc).__name__}: {exc}") from None
+        except Unauthorized as exc:  # the env server's token, not the viewer's
+            raise BadRequest(f"the env server at {url} refused the token: {exc.message}") from None
         self.plays[play.id] = play
         return play
 

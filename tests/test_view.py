@@ -238,7 +238,10 @@ def test_tokens_view_shows_what_sft_learns(viewer, view_runs, model_dir):
     assert "Action: move" in learned and not any(text in learned for text in erroneous)
 
 
-def test_token_rule_and_cross_site_posts(tmp_path):
+def test_token_rule_and_requests_from_other_sites(viewer, tmp_path):
+    rebound = httpx.get(f"{viewer.url}/trajectories", headers={"host": f"evil.example:{viewer.port}"})
+    assert rebound.status_code == 403 and "loopback only" in rebound.json()["message"]
+    assert httpx.get(f"{viewer.url}/trajectories", headers={"host": f"localhost:{viewer.port}"}).status_code == 200
     with ViewServer([tmp_path], demos=tmp_path / "d.jsonl", token="s3cret") as viewer:
         assert httpx.get(f"{viewer.url}/health").status_code == 200
         r = httpx.get(f"{viewer.url}/trajectories")
@@ -255,3 +258,13 @@ def test_token_rule_and_cross_site_posts(tmp_path):
                           capture_output=True, text=True, timeout=60,
                           env={k: v for k, v in os.environ.items() if k != "AGENTGYM_TOKEN"})
     assert proc.returncode == 2 and "--token" in proc.stderr
+
+
+def test_view_refuses_a_file_that_is_not_a_store(tmp_path):
+    from typer.testing import CliRunner
+
+    from agentgym.cli import app
+
+    (tmp_path / "notes.txt").write_text("hello")
+    result = CliRunner().invoke(app, ["view", str(tmp_path / "notes.txt")])
+    assert result.exit_code == 2 and "neither a run folder nor a trajectory .jsonl file" in result.output

@@ -14,6 +14,7 @@ import hmac
 import os
 import tempfile
 from contextlib import asynccontextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +29,7 @@ from starlette.exceptions import HTTPException
 from agentgym.env import SPLITS
 from agentgym.errors import AgentGymError, BadRequest, EpisodeDone, Unauthorized
 from agentgym.server import NotFound
+from agentgym.trajectory import Trajectory
 from eval.view import render
 from eval.view.index import FILTERS, RESULTS, RunIndex
 from eval.view.play import PlayManager
@@ -37,16 +39,15 @@ HERE = Path(__file__).parent
 COOKIE = "agentgym_view_token"
 LIST_LIMIT = 500
 LIVE_SHOWN = 50
-KNOWN_FIELDS = {"env", "task_id", "split", "model", "episode", "attempt", "feedback", "sampling", "turns", "reward",
-                "score", "won", "steps", "invalid_actions", "error", "started_at", "duration_s", "id", "version"}
+KNOWN_FIELDS = {f.name for f in fields(Trajectory)}  # shown in their own places; any other field in a table
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
 
 
 class Forbidden(AgentGymError):
     code, status = "forbidden", 403
 
 
-def create_app(paths: list[str | os.PathLike], demos: str | os.PathLike = "runs/demos/human.jsonl",
-               token: str | None = None) -> FastAPI:
+def create_app(paths: list[str | os.PathLike], demos: str | os.PathLike, token: str | None = None) -> FastAPI:
     """The viewer over run folders and JSONL files; human demonstrations are appended to `demos`."""
     demos = Path(demos).resolve()
     index = RunIndex([*paths, demos])
@@ -63,7 +64,6 @@ def create_app(paths: list[str | os.PathLike], demos: str | os.PathLike = "runs/
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(marks=render.marks, filters=FILTERS, splits=SPLITS)
-    app.state.index, app.state.plays = index, plays
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status)
@@ -88,12 +88,15 @@ def create_app(paths: list[str | os.PathLike], demos: str | os.PathLike = "runs/
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
         return error(request, 400, "bad_request", problems)
 
-    # -- the token rule and cross-site posts -----------------------------------------------------
+    # -- the token rule, and requests from other sites ---------------------------------------------
     @app.middleware("http")
     async def guard(request: Request, call_next):
         if request.url.path == "/health":
             return await call_next(request)
         given = request.query_params.get("token")
+        if token is None and request.url.hostname not in LOOPBACK_NAMES:  # a DNS-rebound name, not this machine
+            return error(request, 403, Forbidden.code, f"this viewer answers on loopback only, not as "
+                         f"'{request.url.hostname}': start it with --token to reach it by another name")
         if token is not None:
             bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
             sent = given or request.cookies.get(COOKIE) or bearer

@@ -27,7 +27,7 @@ def url_of(host: str, port: int, token: str | None) -> str:
 
 
 def run_viewer(paths: list[str], host: str = "127.0.0.1", port: int = 8200, token: str | None = None,
-               demos: str = DEFAULT_DEMOS, log_level: str = "warning") -> None:
+               demos: str | None = None, log_level: str = "warning") -> None:
     """Serve the viewer with uvicorn in this process until interrupted."""
     check_exposure(host, token)
     check_paths(paths)
@@ -35,7 +35,7 @@ def run_viewer(paths: list[str], host: str = "127.0.0.1", port: int = 8200, toke
 
     from eval.view.app import create_app
 
-    app = create_app(paths, demos=demos, token=token)
+    app = create_app(paths, demos=demos or DEFAULT_DEMOS, token=token)
     print(f"agentgym view: {url_of(host, port, token)}  (Ctrl-C to stop)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, proxy_headers=False)
 

@@ -108,6 +108,7 @@ def test_bad_input_gets_a_clear_4xx(viewer):
         ("POST", "/play", {}, 400, "give an env server URL"),
         ("POST", "/play", {"env": "no-such-env"}, 400, "unknown environment"),
         ("POST", "/play", {"url": "http://127.0.0.1:9"}, 400, "cannot reach"),
+        ("POST", "/play", {"url": "http://127.0.0.1:{port}", "task_id": "x"}, 400, "does not answer like"),
         ("POST", "/play", {"env": "echo", "index": "x"}, 400, "whole number"),
         ("POST", "/play", {"env": "echo", "split": "train"}, 400, "unknown split"),
         ("POST", "/play", {"env": "echo", "task_id": "echo-999"}, 400, "could not start echo-999"),
@@ -115,6 +116,7 @@ def test_bad_input_gets_a_clear_4xx(viewer):
         ("GET", "/trajectories/0-1/tokens?tokenizer=/nonexistent", None, 400, "cannot show the tokens"),
     ]
     for method, path, form, status, words in cases:
+        form = {k: v.format(port=viewer.port) for k, v in form.items()} if form else form
         r = httpx.request(method, viewer.url + path, data=form, timeout=120)
         assert r.status_code == status, (path, r.text)
         assert words in r.json()["message"], (path, r.json())

@@ -91,7 +91,14 @@ class Play:
         self.saved_as: str | None = None
 
     async def start(self) -> None:
-        self.info = await self.runner.info()
+        try:
+            self.info = await self.runner.info()
+        except AgentGymError as exc:
+            if isinstance(exc, Unauthorized):
+                raise
+            self.info = {"error": exc.message}
+        if not isinstance(self.info, dict) or "name" not in self.info:
+            raise BadRequest(f"{self.url} does not answer like an AgentGym env server (GET /info: {self.info!r:.200})")
         self.task = asyncio.create_task(self.runner.run_episode(self.task_id))
         await self._settle()
         traj = self.trajectory
@@ -139,8 +146,9 @@ class Play:
         except AgentGymError as exc:
             if exc.status == 404 and "HTML view" in exc.message:
                 self.has_page = False
-                return None
-            raise
+            else:  # the session expired or the env failed: the play screen shows the text instead
+                log.warning("play %s: no page from %s: %s", self.id, self.url, exc)
+            return None
         self.has_page = True
         return html
 

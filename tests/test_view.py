@@ -82,6 +82,7 @@ def test_reports_and_a_side_by_side_comparison(viewer):
     expert = runs[runs.index('data-folder="runs/eval-expert"'):]
     assert "held_in 100.0% [" in expert and "held_out 100.0% [" in expert  # the expert wins every task
     assert 'src="/files/0/eval-expert/success.png"' in expert
+    assert 'href="/trajectories?run=runs/eval-expert"' in expert
     report = httpx.get(f"{viewer.url}/files/0/eval-expert/report.md").text
     assert "<table>" in report and 'src="success.png"' in report
     png = httpx.get(f"{viewer.url}/files/0/eval-expert/success.png")

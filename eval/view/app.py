@@ -187,7 +187,8 @@ def create_app(paths: list[str | os.PathLike], demos: str | os.PathLike, token: 
             else:
                 folder["md" if path.suffix == ".md" else "png"].append(rel)
         results = [(n, f["root"], f["results"]) for (n, _), f in folders.items() if f["results"]]
-        return page(request, "runs.html", folders=folders, results=results)
+        runs_with_trajectories = {f.run for f in index.files.values() if f.lines}
+        return page(request, "runs.html", folders=folders, results=results, runs=runs_with_trajectories)
 
     def file_of(ref: str) -> Path:
         number, _, rel = ref.partition("/")

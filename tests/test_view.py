@@ -255,6 +255,11 @@ def test_token_rule_and_requests_from_other_sites(viewer, tmp_path):
             assert browser.get("/runs").status_code == 200  # the cookie carries it from now on
             r = browser.post("/play", data={"env": "echo"}, headers={"origin": "http://evil.example"})
             assert r.status_code == 403 and "cross-site" in r.json()["message"]
+            # a server the viewer starts has a token of its own, not the viewer's (AGENTGYM_TOKEN here)
+            play = browser.post("/play", data={"env": "echo", "task_id": "echo-3"}, timeout=120)
+            assert play.status_code == 303, play.text
+            browser.post(play.headers["location"] + "/act", data={"action": "finish"})
+            assert 'data-won="true"' in browser.get(play.headers["location"]).text
         bearer = httpx.get(f"{viewer.url}/runs", headers={"authorization": "Bearer s3cret"})
         assert bearer.status_code == 200
     proc = subprocess.run([sys.executable, "-m", "agentgym.cli", "view", str(tmp_path), "--host", "0.0.0.0"],

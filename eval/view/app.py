@@ -271,9 +271,11 @@ def create_app(paths: list[str | os.PathLike], demos: str | os.PathLike, token: 
         split = str(form.get("split") or "held_in")
         if split not in SPLITS:
             raise BadRequest(f"unknown split '{split}': expected one of {list(SPLITS)}")
-        url = url or await plays.server_for(env)
-        play = await plays.open(url, str(form.get("token") or "") or None, str(form.get("task_id") or "").strip(),
-                                split, int(index_text), str(form.get("feedback") or "refine"))
+        env_token = str(form.get("token") or "") or None
+        if not url:
+            url, env_token = await plays.server_for(env)
+        play = await plays.open(url, env_token, str(form.get("task_id") or "").strip(), split, int(index_text),
+                                str(form.get("feedback") or "refine"))
         return RedirectResponse(f"/play/{play.id}", 303)
 
     @app.get("/play/{play_id}")

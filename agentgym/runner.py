@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agentgym.client import AsyncEnvClient, AsyncEnvSession
+from agentgym.env import REWORDED
+from agentgym.errors import is_infrastructure_failure
 from agentgym.feedback import EpisodeContext, Strategy
 from agentgym.llm import LLM, Sampling
 from agentgym.react import SYSTEM_PROMPT, first_user_message, observation_message, parse_action
@@ -118,6 +120,7 @@ class Runner:
             log.warning("episode %s/%s ended by %s: %s", task_id, episode, type(exc).__name__, exc)
             traj.error = f"{type(exc).__name__}: {exc}"
             traj.ended = "llm_error" if isinstance(exc, _LLMFailure) else "env_error"
+            traj.aborted = is_infrastructure_failure(exc.__cause__ if isinstance(exc, _LLMFailure) else exc)
         finally:
             if session is not None:
                 try:
@@ -155,7 +158,8 @@ class Runner:
         if self.expert_mode or self._any("needs_plan"):
             plan = await self.env.expert_plan(traj.task_id)
             ctx.plan, ctx.thoughts = plan["actions"], plan.get("thoughts")
-        first = first_user_message(info["instruction"], info["action_format"],
+        words = info.get("reworded", info) if traj.split == REWORDED else info  # the reworded split's own words
+        first = first_user_message(words["instruction"], words["action_format"],
                                    observation_message(session.observation.text, session.observation.available_actions)
                                    .removeprefix("Observation: "), reflection)
         turns = traj.turns
@@ -225,7 +229,7 @@ class Runner:
 
     def is_last_attempt(self, traj: Trajectory) -> bool:
         """True when no further attempt at its task follows `traj`."""
-        return traj.won or traj.infra_failure or traj.attempt + 1 >= self.attempts
+        return traj.won or traj.aborted or traj.attempt + 1 >= self.attempts
 
     async def run_task(self, task_id: str, episode: int = 0, previous: Trajectory | None = None,
                        on_trajectory: Callable[[Trajectory], None] | None = None) -> list[Trajectory]:
@@ -238,7 +242,7 @@ class Runner:
             if self.is_last_attempt(previous):
                 return out
             start = previous.attempt + 1
-            reflection = await reflector.reflect(self.llm, transcript(previous), self.config.sampling)
+            reflection = await reflector.reflect(self.llm, transcript(previous))
         for attempt in range(start, self.attempts):
             traj = await self.run_episode(task_id, episode, attempt, reflection)
             out.append(traj)
@@ -246,7 +250,7 @@ class Runner:
                 on_trajectory(traj)
             if self.is_last_attempt(traj):
                 break
-            reflection = await reflector.reflect(self.llm, transcript(traj), self.config.sampling)
+            reflection = await reflector.reflect(self.llm, transcript(traj))
         return out
 
     async def run(self, jobs: list[tuple[int, str]], on_trajectory: Callable[[Trajectory], None] | None = None,

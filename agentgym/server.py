@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from agentgym.env import SPLITS, Env
+from agentgym.env import Env
 from agentgym.errors import (
     AgentGymError,
     BadRequest,
@@ -215,8 +215,6 @@ class EnvApp:
 
     async def tasks(self, req: Request) -> dict:
         split = req.query("split") or "held_in"
-        if split not in SPLITS:
-            raise BadRequest(f"unknown split '{split[:40]}': expected one of {list(SPLITS)}")
         return {"split": split, "tasks": self.manager.tasks(split)}
 
     async def task(self, req: Request) -> dict:

@@ -18,6 +18,7 @@ from typing import Any
 
 from agentgym.env import Env, Observation, StepResult
 from agentgym.errors import (
+    BadRequest,
     EnvFailure,
     EnvTimeout,
     EpisodeDone,
@@ -66,6 +67,9 @@ class SessionManager:
     # -- tasks -------------------------------------------------------------------------------
     def tasks(self, split: str) -> list[str]:
         if split not in self._tasks:
+            splits = type(self.catalog).info()["splits"]
+            if split not in splits:
+                raise BadRequest(f"unknown split '{split}': env '{self.catalog.name}' has splits {splits}")
             self._tasks[split] = list(self.catalog.tasks(split))
         return self._tasks[split]
 
@@ -76,10 +80,8 @@ class SessionManager:
             raise
         except Exception:  # an env may choke on an id of any shape: to the client it is just unknown
             shown = task_id if len(task_id) <= 80 else task_id[:80] + "..."
-            raise UnknownTask(
-                f"unknown task '{shown}' for env '{self.catalog.name}': list the tasks of a split with "
-                "GET /tasks?split=held_in"
-            ) from None
+            raise UnknownTask(f"unknown task '{shown}' for env '{self.catalog.name}': list tasks with GET "
+                              "/tasks?split=held_in") from None
 
     def resolve_task(self, task_id: str | None, split: str | None, index: int | None) -> tuple[str, str]:
         """(task_id, split) from either an id or a split plus index."""

@@ -56,6 +56,7 @@ class Trajectory:
     invalid_actions: int = 0
     error: str | None = None  # what went wrong in an infrastructure failure (env or LLM), or why the agent gave up
     ended: str = ""  # one of ENDINGS; derived from `won` and `error` when not given
+    aborted: bool = False  # ended by the machinery (a server unreachable, overloaded, too slow): not a result
     started_at: float = field(default_factory=time.time)
     duration_s: float = 0.0
     id: str = field(default_factory=lambda: uuid.uuid4().hex)

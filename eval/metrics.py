@@ -18,7 +18,7 @@ from agentgym.trajectory import AGENT_FAILURES, Trajectory
 
 Attempt = Literal["first", "last", "best"]
 ALL = "all"  # the env (or split) name of pooled rows
-SPLIT_ORDER = ("held_in", "held_out")
+SPLIT_ORDER = ("held_in", "held_out", "held_out_reworded")
 UNKNOWN_SPLIT = "unknown"  # episodes that failed before the server told their split
 
 

@@ -16,7 +16,7 @@ from agentgym.feedback import Reflect
 from agentgym.llm import ScriptedLLM
 from agentgym.runner import Runner, RunnerConfig
 from agentgym.trajectory import Trajectory
-from trajectories.collect import collect
+from trajectories.collect import collect, failures_path
 from trajectories.store import StoreLocked, TrajectoryStore
 
 ROOT = Path(__file__).parent.parent
@@ -86,14 +86,14 @@ def test_infrastructure_failures_are_played_again_on_resume(server_factory, tmp_
             return await collect(runner, "held_in", 4, store, resume=True, show_progress=False)
 
     first = asyncio.run(run(concurrency=4))  # 4 episodes at once against a cap of 1: some get 503
-    failed = [t for t in store if t.infra_failure]
-    assert first.errors == len(failed) >= 1 and first.episodes == 4
-    assert all(t.ended == "env_error" and t.error.startswith("TooManySessions") for t in failed)
+    failed = TrajectoryStore(failures_path(store)).load()
+    assert first.aborted == len(failed) >= 1 and first.episodes + first.aborted == 4
+    assert all(t.aborted and t.error.startswith("TooManySessions") for t in failed)
+    assert len(store.load()) == first.episodes
     second = asyncio.run(run(concurrency=1))
-    assert second.skipped == 4 - first.errors and second.errors == 0 and second.episodes == first.errors
-    assert sorted(t.key for t in store) == [(f"echo-{i}", i) for i in range(4)]  # each episode once ...
-    assert not any(t.infra_failure for t in store)  # ... the failed records superseded by their retries
-    assert len(store.path.read_bytes().splitlines()) == 4 + first.errors  # yet still on disk
+    assert second.skipped == first.episodes and second.aborted == 0
+    keys = [t.key for t in store]
+    assert sorted(keys) == [(f"echo-{i}", i) for i in range(4)]  # each episode once
 
 
 def test_reflection_attempts_are_stored_as_they_end_and_resume_after_the_last(server_factory, tmp_path):

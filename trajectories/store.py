@@ -46,15 +46,6 @@ class TrajectoryStore:
         self._file: IO[bytes] | None = None
 
     def __iter__(self) -> Iterator[Trajectory]:
-        """The stored trajectories, in order; an attempt an env or LLM failure ended is left out once a
-        later line holds the same attempt played again (`--resume` retries them)."""
-        records = list(self._read())
-        last = {(t.task_id, t.episode, t.attempt): i for i, t in enumerate(records)}
-        for i, traj in enumerate(records):
-            if not (traj.infra_failure and last[(traj.task_id, traj.episode, traj.attempt)] > i):
-                yield traj
-
-    def _read(self) -> Iterator[Trajectory]:
         if not self.path.exists():
             return
         with open(self.path, "rb") as f:

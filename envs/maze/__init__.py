@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from agentgym.env import Env, Observation, StepResult
+from agentgym.reworded import Rewording
 from envs.maze.grid import DIRECTIONS, OPPOSITE, Cell, Maze, distances, generate, render
 
 HELD_IN_SIZES = (4, 5)
@@ -62,6 +63,10 @@ class MazeEnv(Env):
     action_format = "move north|south|east|west"
     max_steps = STEPS_PER_CELL * max(HELD_OUT_SIZES) ** 2  # the largest maze's budget; each maze has its own
     inline_step = True
+    rewording = Rewording(
+        actions=(("move", "head"), ("north", "up"), ("south", "down"), ("east", "right"), ("west", "left")),
+        text=(("moved", "headed"), ("goal", "exit"), ("Walls", "Blocked"), ("northern", "top"), ("western", "left")),
+    )
 
     def __init__(self) -> None:
         self.maze: Maze | None = None

@@ -108,32 +108,9 @@ def reason(history: list[tuple[str, str]], guess: str) -> str:
     return f"So far {'; '.join(parts) or 'nothing is known'}. {guess.upper()} fits all of it."
 
 
-def constraints(history: list[tuple[str, str]]) -> tuple[list[str], set[str], set[str]]:
-    """(known letters by position with `_` for unknown, letters present but unplaced, absent letters)."""
-    known = ["_"] * LENGTH
-    present: set[str] = set()
-    grays: set[str] = set()
-    for guess, pattern in history:
-        for i, (g, p) in enumerate(zip(guess, pattern, strict=True)):
-            if p == GREEN:
-                known[i] = g.upper()
-                present.add(g)
-            elif p == YELLOW:
-                present.add(g)
-            else:
-                grays.add(g)
-    placed = {c.lower() for c in known if c != "_"}
-    return known, present - placed, grays - present
-
-
-def describe(guess: str, pattern: str) -> str:
-    """`TRACE: T yellow, R gray, A green, C gray, E gray`."""
-    colours = (f"{g.upper()} {COLOR_NAMES[p]}" for g, p in zip(guess, pattern, strict=True))
-    return f"{guess.upper()}: " + ", ".join(colours)
-
-
-def summary(history: list[tuple[str, str]]) -> str:
-    """What the feedback so far implies: the known pattern, misplaced letters and absent letters."""
+def constraints(history: list[tuple[str, str]]) -> tuple[list[str], dict[str, set[int]], set[str]]:
+    """What the feedback implies: the known letters by position (`_` unknown), the letters in the word but
+    not yet placed with the positions (1-based) they are not at, and the letters not in the word."""
     known = ["_"] * LENGTH
     misplaced: dict[str, set[int]] = {}
     present: set[str] = set()
@@ -148,11 +125,23 @@ def summary(history: list[tuple[str, str]]) -> str:
                 present.add(g)
             else:
                 grays.add(g)
-    parts = [f"pattern {' '.join(known)}"]
     placed = {c.lower() for c in known if c != "_"}
-    if unplaced := sorted(c for c in misplaced if c not in placed):
-        where = [f"{c.upper()} (not position {'/'.join(map(str, sorted(misplaced[c])))})" for c in unplaced]
+    return known, {c: at for c, at in misplaced.items() if c not in placed}, grays - present
+
+
+def describe(guess: str, pattern: str) -> str:
+    """`TRACE: T yellow, R gray, A green, C gray, E gray`."""
+    colours = (f"{g.upper()} {COLOR_NAMES[p]}" for g, p in zip(guess, pattern, strict=True))
+    return f"{guess.upper()}: " + ", ".join(colours)
+
+
+def summary(history: list[tuple[str, str]]) -> str:
+    """What the feedback so far implies: the known pattern, misplaced letters and absent letters."""
+    known, misplaced, absent = constraints(history)
+    parts = [f"pattern {' '.join(known)}"]
+    if misplaced:
+        where = [f"{c.upper()} (not position {'/'.join(map(str, sorted(misplaced[c])))})" for c in sorted(misplaced)]
         parts.append("in the word but not yet placed: " + ", ".join(where))
-    if absent := sorted(grays - present):
-        parts.append("not in the word: " + ", ".join(c.upper() for c in absent))
+    if absent:
+        parts.append("not in the word: " + ", ".join(c.upper() for c in sorted(absent)))
     return "Known so far: " + "; ".join(parts) + "."

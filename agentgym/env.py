@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from agentgym.tools import Tool, tools_of
+
 SPLITS = ("held_in", "held_out")
 
 
@@ -67,6 +69,8 @@ class Env:
     instruction: ClassVar[str] = ""  # shown to agents before the first observation
     action_format: ClassVar[str] = "free text"  # how an action is written, for prompts
     max_steps: ClassVar[int] = 50
+    # The actions as tools (function schemas with the template of the action text); none: one `act(action)`.
+    tools: ClassVar[tuple[Tool, ...]] = ()
     # True when `step` is so cheap (microseconds, no I/O) that the server may run it on the event
     # loop instead of paying for a thread hop.
     inline_step: ClassVar[bool] = False
@@ -102,6 +106,7 @@ class Env:
             "action_format": cls.action_format,
             "max_steps": cls.max_steps,
             "splits": list(SPLITS),
+            "tools": [t.to_dict() for t in tools_of(cls)],
         }
 
     def split_of(self, task_id: str) -> str:

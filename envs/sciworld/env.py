@@ -6,6 +6,7 @@ import os
 import threading
 from typing import Any
 
+from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
 from agentgym.errors import UnknownTask
 from envs.sciworld import pool, tasks
@@ -68,6 +69,7 @@ class SciWorldEnv(Env):
     )
     action_format = "one action such as 'open door to kitchen', 'pick up thermometer' or 'focus on water'"
     max_steps = tasks.MIN_STEPS  # per task: max(100, 1.5 x its gold path), set by reset
+    agentenv = AgentEnvSpec("sciworld", index_field="data_idx")
 
     def __init__(self, deterministic: bool | None = None) -> None:
         """`deterministic` (default: env var AGENTGYM_SCIWORLD_DETERMINISTIC=1): see `DETERMINISTIC_OPTS`."""

@@ -3,8 +3,11 @@ against OpenEnv's own response models."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from agentgym import EnvClient
 from agentgym.registry import available
@@ -49,7 +52,7 @@ def test_openenv_client_plays_the_expert_with_our_rewards(served, env):
     assert results[-1].done and all(not r.done for r in results[:-1])
     assert results[-1].observation["info"]["won"] == info["won"] and info["won"]
     assert state["step_count"] == len(actions) and state["task_id"] == task_id and state["done"]
-    assert state["episode_id"] == results[-1].metadata["episode_id"]
+    assert state["episode_id"] == results[-1].observation["metadata"]["episode_id"]
 
 
 def test_socket_session_is_one_env_closed_with_the_socket(served):
@@ -61,11 +64,12 @@ def test_socket_session_is_one_env_closed_with_the_socket(served):
             assert client.state()["episode_id"] is None  # nothing opened before the first reset
             a = client.reset(split="held_out", index=3)
             b = client.reset()  # the same session, restarted on the same task
-            assert a.metadata["episode_id"] == b.metadata["episode_id"]
+            assert a.observation["metadata"]["episode_id"] == b.observation["metadata"]["episode_id"]
             assert b.observation["task_id"] == ours.tasks("held_out")[3]
             assert ours.health()["sessions"] == before + 1
             c = client.reset(index=0)  # another task, still the same session
-            assert c.metadata["episode_id"] == a.metadata["episode_id"] and c.observation["split"] == "held_in"
+            assert c.observation["metadata"]["episode_id"] == a.observation["metadata"]["episode_id"]
+            assert c.observation["split"] == "held_in"
         assert ours.health()["sessions"] == before
 
 
@@ -94,7 +98,7 @@ def test_http_shapes_are_openenvs(served):
     reset = httpx.post(url + "/reset", json={"split": "held_in", "index": 2})
     assert reset.status_code == 200
     first = ResetResponse.model_validate(reset.json())
-    episode = first.metadata["episode_id"]
+    episode = first.observation["metadata"]["episode_id"]
     step = httpx.post(url + "/step", json={"action": {"action": "guess crane"}, "episode_id": episode})
     parsed = StepResponse.model_validate(step.json())
     assert parsed.observation["task_id"] == first.observation["task_id"] and parsed.reward is not None
@@ -106,12 +110,16 @@ def test_http_shapes_are_openenvs(served):
     r = httpx.post(url + "/step", json={"action": {"action": "guess crane"}, "episode_id": "nope"})
     assert r.status_code == 404 and r.json()["code"] == "unknown_session"
     again = httpx.post(url + "/reset", json={"episode_id": episode}).json()  # restarts that session
-    assert again["metadata"] == {"episode_id": episode, "step_count": 0}
+    assert again["observation"]["metadata"] == {"episode_id": episode, "step_count": 0}
 
 
 def test_websocket_needs_the_token_when_the_server_has_one(server_factory):
     server = server_factory("echo", token="s3cret")
     with pytest.raises(ConnectionError):
         GenericEnvClient(base_url=server.url).sync().connect()
-    with GenericEnvClient(base_url=server.url, headers={"Authorization": "Bearer s3cret"}).sync() as client:
-        assert client.step is not None and client.reset(index=0).observation["task_id"] == "echo-0"
+    # openenv 0.10's client passes `headers=`; openenv-core 0.3's has none, so speak its messages directly
+    ws_url = server.url.replace("http://", "ws://") + "/ws"
+    with connect(ws_url, additional_headers={"Authorization": "Bearer s3cret"}) as ws:
+        ws.send(json.dumps({"type": "reset", "data": {"index": 0}}))
+        reply = json.loads(ws.recv())
+        assert reply["type"] == "observation" and reply["data"]["observation"]["task_id"] == "echo-0"

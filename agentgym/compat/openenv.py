@@ -6,7 +6,7 @@ Over `/ws` each connection owns one session, opened by its first `reset` and clo
 Messages are `{"type": "reset"|"step"|"state"|"close", "data": {...}}`; replies are
 `{"type": "observation"|"state"|"error", "data": {...}}`. OpenEnv's own HTTP `/reset` and `/step` are
 stateless (a fresh env per request); ours keep the session that `/reset` opened and name it in
-`metadata.episode_id`, which `/step` and `/state` take back (it expires after the server's idle TTL).
+`observation.metadata.episode_id`, which `/step` and `/state` take back (it expires after the server's idle TTL).
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ def observation_payload(session: Session, result: StepResult | None = None) -> d
         "truncated": bool(result is not None and result.truncated), "metadata": meta,
     }
     reward = result.reward if result is not None else None
-    return {"observation": observation, "reward": reward, "done": session.done, "metadata": meta}
+    # metadata only inside the observation: openenv 0.10 also reads a top-level copy, openenv-core 0.3 refuses one
+    return {"observation": observation, "reward": reward, "done": session.done}
 
 
 def state_payload(session: Session | None) -> dict[str, Any]:
@@ -159,8 +160,8 @@ class OpenEnvProtocol:
     def _session(self, episode_id: str | None, verb: str) -> Session:
         if not episode_id:
             raise BadRequest(
-                f"{verb} needs the episode_id that POST /reset returned in metadata.episode_id (HTTP sessions "
-                "are explicit here); or keep one session per WebSocket at /ws, as OpenEnv's client does"
+                f"{verb} needs the episode_id that POST /reset returned in observation.metadata.episode_id (HTTP "
+                "sessions are explicit here); or keep one session per WebSocket at /ws, as OpenEnv's client does"
             )
         return self.manager.get(episode_id)
 
@@ -177,9 +178,9 @@ class OpenEnvProtocol:
         return state_payload(self._session(req.query("episode_id"), "GET /state"))
 
     async def http_schema(self, req: Any) -> dict[str, Any]:
-        observation = OpenEnvObservation.model_json_schema()
-        return {"action": OpenEnvAction.model_json_schema(), "observation": observation,
-                "reset_observation": observation, "state": OpenEnvState.model_json_schema()}
+        # no `reset_observation`: openenv 0.10 reads it as optional, openenv-core 0.3 refuses it
+        return {"action": OpenEnvAction.model_json_schema(), "observation": OpenEnvObservation.model_json_schema(),
+                "state": OpenEnvState.model_json_schema()}
 
     async def http_metadata(self, req: Any) -> dict[str, Any]:
         info = self.env_info

@@ -29,6 +29,7 @@ class Turn:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
+    tool_calls: list[dict[str, Any]] | None = None  # an assistant turn's native tool calls (arguments as objects)
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Trajectory:
     attempt: int = 0  # reflection attempts at the same task: 0, 1, ...
     feedback: list[str] = field(default_factory=list)
     sampling: dict[str, Any] = field(default_factory=dict)
+    action_format: str = "react"  # react | function_calling | tool_calls (agentgym.action_formats)
+    tools: list[dict[str, Any]] = field(default_factory=list)  # the OpenAI tool schemas offered, outside ReAct
     turns: list[Turn] = field(default_factory=list)
     reward: float = 0.0
     score: float = 0.0

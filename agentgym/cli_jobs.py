@@ -12,6 +12,8 @@ from typing import Annotated
 import typer
 
 FEEDBACK_HELP = "none, or a comma list of env-error,refine,teacher,reflect"
+FORMAT_HELP = "react, function_calling (JSON in the text) or tool_calls (native; vLLM parses the calls)"
+TOOL_PARSER_HELP = "vLLM's --tool-call-parser when --action-format tool_calls starts vLLM"
 
 
 def setup_logging(verbose: bool) -> None:
@@ -37,23 +39,26 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         temperature: Annotated[float, typer.Option()] = 0.7,
         max_tokens: Annotated[int, typer.Option(help="tokens per reply")] = 128,
         resume: Annotated[bool, typer.Option(help="skip episodes already in --out")] = False,
+        action_format: Annotated[str, typer.Option(help=FORMAT_HELP)] = "react",
+        tool_parser: Annotated[str, typer.Option(help=TOOL_PARSER_HELP)] = "hermes",
         verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     ) -> None:
         """Collect trajectories: an LLM (or the expert) plays episodes against live env servers."""
         import asyncio
         import contextlib
 
+        from agentgym.action_formats import make_format
         from agentgym.client import AsyncEnvClient
         from agentgym.env_server import EnvServer
         from agentgym.feedback import make_strategies
         from agentgym.llm import OpenAIChatLLM, Sampling
         from agentgym.runner import Runner, RunnerConfig
-        from agentgym.vllm_server import VLLMServer
+        from agentgym.vllm_server import VLLMServer, tool_call_args
         from trajectories.collect import collect
         from trajectories.store import TrajectoryStore
 
         setup_logging(verbose)
-        strategies = make_strategies(feedback)
+        strategies, fmt = make_strategies(feedback), make_format(action_format)
         config = RunnerConfig(sampling=Sampling(temperature=temperature, max_tokens=max_tokens),
                               max_steps=max_steps or None, concurrency=concurrency)
         with contextlib.ExitStack() as stack:
@@ -64,13 +69,14 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
                 served = model if llm_url and model != "smollm2" else None
                 if not llm_url:
                     typer.echo(f"starting vLLM for {model} (about 2 minutes on 2 CPU cores) ...", err=True)
-                    server = stack.enter_context(VLLMServer(model))
+                    args = tool_call_args(model, tool_parser) if action_format == "tool_calls" else None
+                    server = stack.enter_context(VLLMServer(model, extra_args=args))
                     llm_url, served = server.url, server.model_name
                 llm = OpenAIChatLLM(llm_url, model=served)
 
             async def main():
                 async with AsyncEnvClient(urls) as client:
-                    runner = Runner(llm, client, strategies, config)
+                    runner = Runner(llm, client, strategies, config, action_format=fmt)
                     try:
                         return await collect(runner, split, episodes, TrajectoryStore(out), resume=resume)
                     finally:
@@ -189,6 +195,8 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         env_url: Annotated[list[str], typer.Option(help="ENV=URL of a running env server; repeatable")] = [],  # noqa: B006
         concurrency: Annotated[int, typer.Option()] = 16,
         max_tokens: Annotated[int, typer.Option()] = 64,
+        action_format: Annotated[str, typer.Option(help=FORMAT_HELP)] = "react",
+        tool_parser: Annotated[str, typer.Option(help=TOOL_PARSER_HELP)] = "hermes",
     ) -> None:
         """Evaluate a model on a suite of held-in / held-out tasks; writes a report with plots."""
         import asyncio
@@ -196,14 +204,15 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
 
         from rich.console import Console
 
+        from agentgym.action_formats import make_format
         from agentgym.feedback import make_strategies
         from agentgym.llm import OpenAIChatLLM, Sampling
-        from agentgym.vllm_server import VLLMServer
+        from agentgym.vllm_server import VLLMServer, tool_call_args
         from eval.report import console_table, write_report
         from eval.run import env_servers, run_suite
         from eval.suites import load_suite
 
-        spec = load_suite(suite)
+        spec, fmt = load_suite(suite), make_format(action_format)
         given: dict[str, list[str]] = {}
         for item in env_url:
             name, _, url = item.partition("=")
@@ -211,7 +220,9 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         with env_servers(spec.envs, given) as urls, contextlib.ExitStack() as stack:
             served, server_started = adapter and "adapter", not llm_url
             if not llm_url:
-                server = stack.enter_context(VLLMServer(model, loras={"adapter": adapter} if adapter else None))
+                args = tool_call_args(model, tool_parser) if action_format == "tool_calls" else None
+                server = stack.enter_context(VLLMServer(model, loras={"adapter": adapter} if adapter else None,
+                                                        extra_args=args))
                 llm_url = server.url
                 served = served or server.model_name
 
@@ -219,7 +230,8 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
                 llm = OpenAIChatLLM(llm_url, model=served or None)
                 try:
                     metrics = await run_suite(spec, llm, urls, out, make_strategies(feedback),
-                                              Sampling(temperature=0.0, max_tokens=max_tokens), concurrency)
+                                              Sampling(temperature=0.0, max_tokens=max_tokens), concurrency,
+                                              action_format=fmt)
                     return metrics, llm.model
                 finally:
                     await llm.aclose()
@@ -227,7 +239,8 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             metrics, answered = asyncio.run(main())
         # a server given by URL names its own model: record that name, not the --model default
         label = model if server_started else answered
-        write_report(metrics, out, model=label, adapter=adapter, suite=spec.name, feedback=feedback)
+        write_report(metrics, out, model=label, adapter=adapter, suite=spec.name, feedback=feedback,
+                     extra={"action_format": action_format})
         Console().print(console_table(metrics, f"{spec.name}: {label}{' + ' + adapter if adapter else ''}"))
         typer.echo(f"report: {out}/report.md")
 

@@ -56,6 +56,7 @@ def test_task_prompts_are_a_trl_dataset(served):
 def test_grpo_trains_inside_trls_tool_loop(served, model_dir, tmp_path):
     """A few GRPO steps of TRL's own tool-calling loop on the CPU, rewards from the live maze."""
     from datasets import Dataset
+    from peft import LoraConfig
     from transformers import AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
     from trl.chat_template_utils import qwen2_5_chat_template
@@ -73,11 +74,12 @@ def test_grpo_trains_inside_trls_tool_loop(served, model_dir, tmp_path):
 
     config = GRPOConfig(
         output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2, num_generations=2,
-        max_completion_length=48, max_tool_calling_iterations=2, learning_rate=1e-5, logging_steps=1,
+        max_completion_length=24, max_tool_calling_iterations=2, learning_rate=1e-5, logging_steps=1,
         report_to="none", use_cpu=True, bf16=False, save_strategy="no", dataloader_num_workers=0,
     )
+    lora = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"])  # a LoRA update is cheap on 2 cores
     trainer = GRPOTrainer(model_dir, args=config, processing_class=tokenizer, environment_factory=factory,
-                          train_dataset=Dataset.from_list(task_prompts(url, n=4)))
+                          train_dataset=Dataset.from_list(task_prompts(url, n=4)), peft_config=lora)
     result = trainer.train()
     assert result.global_step == 2
     logged = [h for h in trainer.state.log_history if "reward" in h]

@@ -1,4 +1,8 @@
-"""A server run as a child process: start it, wait until its health URL answers, stop its whole group."""
+"""A server run as a child process: start it, wait until its health URL answers, stop its whole group.
+
+Every server runs under `agentgym/child_guard.py`, which stops it when this process dies, even by
+SIGKILL, so no server (or GPU-holding vLLM) outlives the program that started it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections import deque
@@ -17,6 +22,8 @@ import psutil
 from agentgym.errors import ServerStartError
 
 log = logging.getLogger(__name__)
+
+GUARD = Path(__file__).with_name("child_guard.py")  # run by path: it needs nothing of this package
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -39,7 +46,7 @@ class ChildServer:
         if log_path is None:
             log_path = tempfile.mkstemp(prefix=f"{self.label}-", suffix=".log")[1]
         self.log_path = Path(log_path)
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | None = None  # the guard, leader of the server's process group
 
     url: str
 
@@ -50,17 +57,25 @@ class ChildServer:
         return dict(os.environ)
 
     def start(self):
-        """Start the process and block until it answers, or raise with its last log lines."""
+        """Start the process and block until it answers, or raise with its last log lines; an
+        interruption while waiting (Ctrl-C) stops it before it propagates."""
         log.info("starting %s: %s (log: %s)", self.label, " ".join(self.command()), self.log_path)
         with open(self.log_path, "ab") as logfile:
             self.proc = subprocess.Popen(
-                self.command(),
+                [sys.executable, str(GUARD), str(os.getpid()), "--", *self.command()],
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=self.environment(),
                 start_new_session=True,  # its own process group, so stop() reaches its workers too
             )
+        try:
+            return self._wait_until_ready()
+        except BaseException:
+            self.stop(grace=5.0)
+            raise
+
+    def _wait_until_ready(self):
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -111,7 +126,14 @@ class ChildServer:
 
     @property
     def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
+        """The server's process id (the guard's child)."""
+        if self.proc is None:
+            return None
+        try:
+            children = psutil.Process(self.proc.pid).children()
+        except psutil.NoSuchProcess:
+            return None
+        return children[0].pid if children else None
 
     def __enter__(self):
         return self.start()

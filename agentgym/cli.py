@@ -5,20 +5,19 @@ from __future__ import annotations
 import os
 import signal
 import time
+from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
 
-from agentgym.cli_jobs import register, setup_logging
+from agentgym.cli_common import setup_logging
 
 app = typer.Typer(help="AgentGym: environments as HTTP servers, vLLM-served agents, TRL training, evaluation.",
                   no_args_is_help=True, add_completion=False)
 model_app = typer.Typer(help="Prepare models (the embedded default, local folders).", no_args_is_help=True)
 llm_app = typer.Typer(help="Serve and query LLMs with vLLM.", no_args_is_help=True)
-train_app = typer.Typer(help="Train with TRL + PEFT: SFT, GRPO, self-evolution.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 app.add_typer(llm_app, name="llm")
-app.add_typer(train_app, name="train")
 
 
 def _parse_loras(loras: list[str]) -> dict[str, str]:
@@ -61,12 +60,23 @@ def llm_serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     lora: Annotated[list[str], typer.Option(help="NAME=DIR of a PEFT adapter; repeatable")] = [],  # noqa: B006
     max_model_len: Annotated[int, typer.Option()] = 4096,
+    api_key: Annotated[str | None, typer.Option(envvar="VLLM_API_KEY",
+                                                help="key clients must send (needed beyond loopback)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start a vLLM OpenAI-compatible server, print its URL, stop it on Ctrl-C."""
+    from agentgym.env_server import check_exposure
+    from agentgym.errors import AgentGymError
     from agentgym.vllm_server import VLLMServer
 
     setup_logging(verbose)
+    try:
+        check_exposure(host, api_key, how="--api-key (or set VLLM_API_KEY)")
+    except AgentGymError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if api_key:
+        os.environ["VLLM_API_KEY"] = api_key  # vLLM reads it there; off its command line, which `ps` shows
     server = VLLMServer(model, port=port or None, host=host, loras=_parse_loras(lora), max_model_len=max_model_len)
     typer.echo(f"starting vLLM for {server.model_path} (log: {server.log_path}) ...")
     with server:
@@ -128,25 +138,29 @@ def serve(
     max_sessions: Annotated[int, typer.Option(help="sessions per process")] = 256,
     ttl: Annotated[float, typer.Option(help="seconds an idle session lives")] = 600.0,
     token: Annotated[str | None, typer.Option(envvar="AGENTGYM_TOKEN", help="bearer token clients must send")] = None,
+    call_timeout: Annotated[float, typer.Option(help="seconds an env call may take; 0: no limit")] = 300.0,
+    env_option: Annotated[list[str], typer.Option(help="KEY=VALUE passed to the env class; repeatable")] = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Serve an environment over HTTP (the uniform step protocol)."""
-    from agentgym.env_server import EnvServer, check_exposure, run_foreground
+    from agentgym.env_server import EnvServer, check_exposure, parse_env_options, run_foreground
     from agentgym.errors import AgentGymError
 
     setup_logging(verbose)
     try:
         check_exposure(host, token)
+        options = parse_env_options(env_option)
     except AgentGymError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if workers <= 1:
         typer.echo(f"serving {env} at http://{host}:{port}", err=True)
-        run_foreground(env, host, port, max_sessions, ttl, token, "info" if verbose else "warning")
+        run_foreground(env, host, port, max_sessions, ttl, token, "info" if verbose else "warning",
+                       env_kwargs=options, call_timeout=call_timeout)
         return
     # Sessions are state in one process, so workers are separate servers; clients spread over them.
-    servers = [EnvServer(env, port=port + i, host=host, max_sessions=max_sessions, ttl=ttl, token=token)
-               for i in range(workers)]
+    servers = [EnvServer(env, port=port + i, host=host, max_sessions=max_sessions, ttl=ttl, token=token,
+                         call_timeout=call_timeout, env_options=options) for i in range(workers)]
     try:
         for s in servers:
             s.start()
@@ -167,7 +181,17 @@ def openapi() -> None:
     typer.echo(json.dumps(openapi_schema(), indent=1))
 
 
-register(app, train_app)
+def mount_commands(target: typer.Typer) -> list[str]:
+    """Add the commands of the packages built on the core (trajectories, eval, training, ...): each
+    declares a `register(app)` function under the `agentgym.commands` entry point, so the core names none."""
+    mounted = []
+    for ep in sorted(entry_points(group="agentgym.commands"), key=lambda e: e.name):
+        ep.load()(target)
+        mounted.append(ep.name)
+    return mounted
+
+
+mount_commands(app)
 
 
 def main() -> None:

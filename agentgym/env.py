@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+if TYPE_CHECKING:
+    from agentgym.reworded import Rewording
+
+from agentgym.errors import UnknownTask
 from agentgym.tools import Tool, tools_of
 
 SPLITS = ("held_in", "held_out")
+REWORDED = "held_out_reworded"  # the held-out tasks in other words, for envs that declare a `rewording`
+ALL_SPLITS = (*SPLITS, REWORDED)
 
 
 @dataclass
@@ -62,25 +68,30 @@ class Env:
 
     Subclasses set the metadata class attributes and implement `tasks`, `reset`, `step` and
     `expert`. One instance serves one session at a time; the server creates one per session.
+    The server alone enforces the step budget (`max_steps_for`): an env never truncates an episode.
+    `check_task` and `result` are the helpers every env shares; tests/test_env_contract.py checks
+    every registered env against this contract.
     """
 
     name: ClassVar[str] = ""
     version: ClassVar[str] = "0.1"
     instruction: ClassVar[str] = ""  # shown to agents before the first observation
     action_format: ClassVar[str] = "free text"  # how an action is written, for prompts
-    max_steps: ClassVar[int] = 50
+    max_steps: ClassVar[int] = 50  # the default step budget; `max_steps_for` may give a task its own
     # The actions as tools (function schemas with the template of the action text); none: one `act(action)`.
     tools: ClassVar[tuple[Tool, ...]] = ()
     # True when `step` is so cheap (microseconds, no I/O) that the server may run it on the event
     # loop instead of paying for a thread hop.
     inline_step: ClassVar[bool] = False
+    # Word swaps for the `held_out_reworded` split (agentgym.reworded); None: the env has no such split.
+    rewording: ClassVar[Rewording | None] = None
 
     def tasks(self, split: str) -> list[str]:
         """Stable task ids of a split (`held_in` or `held_out`)."""
         raise NotImplementedError
 
     def reset(self, task_id: str, seed: int | None = None) -> Observation:
-        """Start the episode of `task_id` and return the first observation."""
+        """Start the episode of `task_id` and return the first observation (`UnknownTask`: see `check_task`)."""
         raise NotImplementedError
 
     def step(self, action: str) -> StepResult:
@@ -88,13 +99,63 @@ class Env:
         raise NotImplementedError
 
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
-        """A sequence of actions that solves `task_id` from its reset state."""
+        """A sequence of actions that solves `task_id` from its reset state (`UnknownTask` as `reset`)."""
         raise NotImplementedError
 
+    def expert_thoughts(self, task_id: str, seed: int | None = None) -> list[str] | None:
+        """The expert's reason for each of its actions, derived from the state it acts in (one short
+        sentence each), for demonstrations that teach an agent to reason; None where the env has none."""
+        return None
+
     def close(self) -> None:
-        """Free resources (processes, files). Called once when the session ends."""
+        """Free resources (processes, files) when the session ends; a second call does nothing."""
 
     # Optional: `def html(self) -> str` returns the current page for people (served at /sessions/{id}/html).
+
+    def max_steps_for(self, task_id: str) -> int:
+        """The step budget of a task (the server truncates its episodes there unless a client asks for less)."""
+        return self.max_steps
+
+    def check_task(self, task_id: str) -> str:
+        """The split of `task_id`; `UnknownTask`, with example ids, when this env has no such task."""
+        try:
+            return self.split_of(task_id)
+        except (KeyError, ValueError):
+            examples = ", ".join(self.tasks("held_in")[:3])
+            raise UnknownTask(
+                f"unknown task '{task_id}' for env '{self.name}' (e.g. {examples}): list the tasks of a split "
+                "with tasks(split), over HTTP GET /tasks?split=held_in"
+            ) from None
+
+    def result(
+        self,
+        observation: Observation,
+        error: str | None = None,
+        *,
+        won: bool = False,
+        score: float | None = None,
+        reward: float | None = None,
+        terminated: bool = False,
+        **info: Any,
+    ) -> StepResult:
+        """The result of a step: invalid when it has an `error` (a message the agent can learn from).
+
+        `score` and `reward` default to 1.0 for a win and 0.0 otherwise; a win ends the episode, and so
+        does `terminated`; `info` adds the env's own keys.
+        """
+        won_score = 1.0 if won else 0.0
+        return StepResult(
+            observation,
+            won_score if reward is None else reward,
+            terminated=terminated or won,
+            info={
+                "valid": error is None,
+                "error": error,
+                "won": won,
+                "score": won_score if score is None else score,
+                **info,
+            },
+        )
 
     @classmethod
     def info(cls) -> dict[str, Any]:

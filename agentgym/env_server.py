@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import sys
@@ -15,19 +16,34 @@ from agentgym.netutil import free_port
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "AGENTGYM_TOKEN"
+DEFAULT_CALL_TIMEOUT = 300.0  # seconds one env call (create, reset, step, expert) may take
 
 
-def check_exposure(host: str, token: str | None) -> None:
-    """Refuse to listen beyond this machine without a bearer token."""
+def check_exposure(host: str, token: str | None, how: str = f"--token (or set {TOKEN_ENV})") -> None:
+    """Refuse to listen beyond this machine without a bearer token (`how` says how to give one)."""
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
     if not loopback and not token:
         raise AgentGymError(
-            f"refusing to listen on {host} without a token: pass --token (or set {TOKEN_ENV}) "
+            f"refusing to listen on {host} without a token: pass {how} "
             "so that only your clients can drive this server, or bind to 127.0.0.1"
         )
+
+
+def parse_env_options(items: list[str]) -> dict[str, Any]:
+    """`["unlisted_games=50", "name=x"]` -> `{"unlisted_games": 50, "name": "x"}` (JSON values, else text)."""
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise AgentGymError(f"--env-option expects KEY=VALUE with KEY a Python name, got '{item}'")
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return options
 
 
 def run_foreground(
@@ -39,6 +55,7 @@ def run_foreground(
     token: str | None = None,
     log_level: str = "warning",
     env_kwargs: dict[str, Any] | None = None,
+    call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
 ) -> None:
     """Serve one environment with uvicorn in this process until interrupted."""
     import uvicorn
@@ -49,7 +66,8 @@ def run_foreground(
     check_exposure(host, token)
     env_cls = load(env)
     kwargs = dict(env_kwargs or {})
-    app = create_app(lambda: env_cls(**kwargs), max_sessions=max_sessions, ttl=ttl, token=token)
+    app = create_app(lambda: env_cls(**kwargs), max_sessions=max_sessions, ttl=ttl, token=token,
+                     call_timeout=call_timeout or None)
     uvicorn.run(
         app, host=host, port=port, log_level=log_level, access_log=False, loop="uvloop", http="httptools",
         proxy_headers=False,
@@ -72,10 +90,14 @@ class EnvServer(ChildServer):
         token: str | None = None,
         log_path: str | None = None,
         extra_env: dict[str, str] | None = None,
+        call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
+        env_options: dict[str, Any] | None = None,
     ):
         super().__init__(log_path)
+        self.env_options = dict(env_options or {})
         self.env, self.host, self.port = env, host, port or free_port()
         self.max_sessions, self.ttl, self.token = max_sessions, ttl, token
+        self.call_timeout = call_timeout
         self.extra_env = dict(extra_env or {})
 
     @property
@@ -87,6 +109,8 @@ class EnvServer(ChildServer):
             sys.executable, "-m", "agentgym.cli", "serve", self.env,
             "--host", self.host, "--port", str(self.port),
             "--max-sessions", str(self.max_sessions), "--ttl", str(self.ttl),
+            "--call-timeout", str(self.call_timeout or 0),
+            *(arg for k, v in self.env_options.items() for arg in ("--env-option", f"{k}={json.dumps(v)}")),
         ]
 
     def environment(self) -> dict[str, str]:

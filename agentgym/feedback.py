@@ -25,6 +25,7 @@ class EpisodeContext:
 
     task_id: str
     plan: list[str] | None = None  # the expert's actions, when a teacher asked for them
+    thoughts: list[str] | None = None  # the expert's reasons for them, where the env gives them
     executed: list[str] = field(default_factory=list)  # valid actions taken so far
     last_observation: str = ""
 
@@ -41,7 +42,7 @@ class Strategy:
         """A corrected action for this step, or None to let the agent's action stand."""
         return None
 
-    async def reflect(self, llm: LLM, transcript: str, sampling: Sampling) -> str | None:
+    async def reflect(self, llm: LLM, transcript: str) -> str | None:
         """A lesson to carry into the next attempt after a failure, or None."""
         return None
 
@@ -95,7 +96,7 @@ class Reflect(Strategy):
         self.attempts = attempts
         self.sampling = sampling or Sampling(temperature=0.0, max_tokens=96)
 
-    async def reflect(self, llm: LLM, transcript: str, sampling: Sampling) -> str | None:
+    async def reflect(self, llm: LLM, transcript: str) -> str | None:
         prompt = (
             f"{transcript}\n\nYou did not complete the task. In two sentences, say what went wrong and what "
             "you will do differently next time."

@@ -6,12 +6,33 @@ OpenEnv's reset/step/state, AgentGym's create/step/reset.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentgym.errors import (
+    AgentGymError,
+    BadRequest,
+    EnvFailure,
+    EnvTimeout,
+    EpisodeDone,
+    Forbidden,
+    MalformedBody,
+    NotFound,
+    PayloadTooLarge,
+    TooManySessions,
+    Unauthorized,
+    UnknownSession,
+    UnknownTask,
+    UnsupportedMediaType,
+)
+
 PROTOCOL_VERSION = "1"
 MAX_ACTION_CHARS = 4096
+MAX_STEPS_LIMIT = 10_000  # the largest step budget a client may ask for
+MAX_SEED = 2**32 - 1  # seeds every RNG accepts (numpy's legacy one included)
+Split = Literal["held_in", "held_out"]
 
 
 class _Strict(BaseModel):
@@ -22,10 +43,10 @@ class CreateRequest(_Strict):
     """Open a session on a task: by id, or the `index`-th task of a split."""
 
     task_id: str | None = None
-    split: str | None = None
+    split: Split | None = None
     index: int | None = Field(default=None, ge=0)
-    seed: int | None = None
-    max_steps: int | None = Field(default=None, ge=1)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    max_steps: int | None = Field(default=None, ge=1, le=MAX_STEPS_LIMIT)
 
 
 class StepRequest(_Strict):
@@ -34,7 +55,7 @@ class StepRequest(_Strict):
 
 class ResetRequest(_Strict):
     task_id: str | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
 
 class ObservationModel(BaseModel):
@@ -91,10 +112,16 @@ class TaskResponse(BaseModel):
 class ExpertResponse(BaseModel):
     task_id: str
     actions: list[str]
+    thoughts: list[str] | None = None  # the expert's reason for each action, where the env gives them
 
 
 class ErrorResponse(BaseModel):
     code: str
+    message: str
+
+
+class ClosedResponse(BaseModel):
+    code: Literal["closed"]
     message: str
 
 
@@ -115,36 +142,74 @@ class HealthResponse(BaseModel):
     max_sessions: int
 
 
-# (method, path, summary, request model, response model)
-ROUTES: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel]]] = [
-    ("get", "/health", "Liveness and session count", None, HealthResponse),
-    ("get", "/info", "Environment metadata", None, EnvInfoResponse),
-    ("get", "/tasks", "Task ids of a split (query: split)", None, TasksResponse),
-    ("get", "/tasks/{task_id}", "The split of a task (validates the id without generating anything)", None,
-     TaskResponse),
-    ("get", "/tasks/{task_id}/expert", "Expert actions that solve a task (query: seed)", None, ExpertResponse),
-    ("post", "/sessions", "Create a session on a task", CreateRequest, SessionResponse),
-    ("get", "/sessions/{session_id}", "Session state", None, StateResponse),
-    ("get", "/sessions/{session_id}/html", "The current page as HTML, for environments that render pages (text/html)",
-     None, ErrorResponse),
-    ("post", "/sessions/{session_id}/step", "Apply one action", StepRequest, StepResponse),
-    ("post", "/sessions/{session_id}/reset", "Restart the episode (same or other task)", ResetRequest, SessionResponse),
-    ("delete", "/sessions/{session_id}", "Close a session", None, ErrorResponse),
-]
+@dataclass(frozen=True)
+class Query:
+    """A query parameter of a route."""
 
-ERROR_STATUSES = {
-    "400": "malformed_body / bad_request",
-    "401": "unauthorized",
-    "404": "unknown_session / unknown_task",
-    "409": "episode_done",
-    "413": "payload_too_large",
-    "500": "env_error",
-    "503": "too_many_sessions",
-}
+    name: str
+    schema: dict[str, Any]
+    description: str
 
 
-def openapi_schema(title: str = "AgentGym environment server") -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the protocol, built from the pydantic models above."""
+SPLIT_QUERY = Query("split", {"type": "string", "enum": ["held_in", "held_out"], "default": "held_in"},
+                    "the split whose tasks to list")
+SEED_QUERY = Query("seed", {"type": "integer", "minimum": 0, "maximum": MAX_SEED}, "the episode's seed")
+BODY_ERRORS = (MalformedBody, UnsupportedMediaType, PayloadTooLarge)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation of the protocol: the server dispatches on it, the OpenAPI document is built from it.
+
+    `handler` names the method of the server app that answers it; `errors` are the errors it can
+    answer besides those every route can (403, and 401 unless `open`); `media_type` is that of the
+    success body, `response` its schema (None for a page)."""
+
+    method: str
+    path: str
+    handler: str
+    summary: str
+    response: type[BaseModel] | None
+    request: type[BaseModel] | None = None
+    errors: tuple[type[AgentGymError], ...] = ()
+    query: tuple[Query, ...] = ()
+    media_type: str = "application/json"
+    open: bool = False  # answered without the bearer token
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return tuple(p for p in self.path.split("/") if p)
+
+    def all_errors(self) -> tuple[type[AgentGymError], ...]:
+        common = (Forbidden,) if self.open else (Forbidden, Unauthorized)
+        body = BODY_ERRORS if self.request is not None else ()
+        return (*common, *body, *self.errors)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/health", "health", "Liveness and session count", HealthResponse, open=True),
+    Route("GET", "/openapi.json", "openapi", "This document", None, open=True),
+    Route("GET", "/info", "info", "Environment metadata", EnvInfoResponse),
+    Route("GET", "/tasks", "tasks", "Task ids of a split", TasksResponse, errors=(BadRequest,), query=(SPLIT_QUERY,)),
+    Route("GET", "/tasks/{task_id}", "task", "The split of a task (validates the id without generating anything)",
+          TaskResponse, errors=(UnknownTask,)),
+    Route("GET", "/tasks/{task_id}/expert", "expert", "Expert actions that solve a task", ExpertResponse,
+          errors=(BadRequest, UnknownTask, EnvFailure, EnvTimeout), query=(SEED_QUERY,)),
+    Route("POST", "/sessions", "create", "Create a session on a task", SessionResponse, CreateRequest,
+          errors=(UnknownTask, TooManySessions, EnvFailure, EnvTimeout)),
+    Route("GET", "/sessions/{session_id}", "state", "Session state", StateResponse, errors=(UnknownSession,)),
+    Route("DELETE", "/sessions/{session_id}", "close", "Close a session", ClosedResponse, errors=(UnknownSession,)),
+    Route("GET", "/sessions/{session_id}/html", "page", "The current page, for environments that render pages",
+          None, errors=(UnknownSession, NotFound, EnvFailure, EnvTimeout), media_type="text/html"),
+    Route("POST", "/sessions/{session_id}/step", "step", "Apply one action", StepResponse, StepRequest,
+          errors=(UnknownSession, EpisodeDone, EnvFailure, EnvTimeout)),
+    Route("POST", "/sessions/{session_id}/reset", "reset", "Restart the episode (same or other task)",
+          SessionResponse, ResetRequest, errors=(UnknownSession, UnknownTask, EnvFailure, EnvTimeout)),
+)
+
+
+def openapi_schema(title: str = "AgentGym environment server", routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `routes`, built from their declarations and pydantic models."""
     components: dict[str, Any] = {}
 
     def ref(model: type[BaseModel]) -> dict[str, str]:
@@ -156,24 +221,45 @@ def openapi_schema(title: str = "AgentGym environment server") -> dict[str, Any]
 
     paths: dict[str, Any] = {}
     error_ref = ref(ErrorResponse)
-    for method, path, summary, request, response in ROUTES:
+    # A response field named like another route's path parameter links the two (used by stateful fuzzers).
+    takes = {name.strip("{}"): [r for r in routes if name in r.segments]
+             for r in routes for name in r.segments if name.startswith("{")}
+    for route in routes:
+        success = {"schema": ref(route.response)} if route.response is not None else {"schema": {"type": "object"}}
+        if route.media_type != "application/json":
+            success = {"schema": {"type": "string"}}
         op: dict[str, Any] = {
-            "summary": summary,
-            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ref(response)}}}},
+            "summary": route.summary,
+            "operationId": route.handler,
+            "responses": {"200": {"description": "OK", "content": {route.media_type: success}}},
         }
-        for status, codes in ERROR_STATUSES.items():
-            op["responses"][status] = {
-                "description": f"error: {codes}",
+        fields = route.response.model_fields if route.response is not None else {}
+        links = {f"{target.handler}_by_{name}": {"operationId": target.handler,
+                                                  "parameters": {name: f"$response.body#/{name}"}}
+                 for name in fields for target in takes.get(name, []) if target is not route}
+        if links:
+            op["responses"]["200"]["links"] = links
+        by_status: dict[int, list[str]] = {}
+        for err in route.all_errors():
+            codes = by_status.setdefault(err.status, [])
+            if err.code not in codes:
+                codes.append(err.code)
+        for status in sorted(by_status):
+            op["responses"][str(status)] = {
+                "description": "error: " + " / ".join(by_status[status]),
                 "content": {"application/json": {"schema": error_ref}},
             }
-        if request is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(request)}}}
-        params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
+        if route.request is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(route.request)}}}
+        params = [{"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+                  for p in route.segments if p.startswith("{")]
+        params += [{"name": q.name, "in": "query", "required": False, "schema": q.schema, "description": q.description}
+                   for q in route.query]
         if params:
-            op["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
-            ]
-        paths.setdefault(path, {})[method] = op
+            op["parameters"] = params
+        if not route.open:
+            op["security"] = [{"bearer": []}, {}]
+        paths.setdefault(route.path, {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": PROTOCOL_VERSION},

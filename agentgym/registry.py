@@ -8,6 +8,7 @@ import pkgutil
 
 from agentgym.env import Env
 from agentgym.errors import AgentGymError
+from agentgym.reworded import with_reworded_split
 
 
 def available() -> list[str]:
@@ -19,7 +20,10 @@ def available() -> list[str]:
 
 
 def load(name: str) -> type[Env]:
-    """The `Env` class registered as `name` (a folder of `envs/`), or given as `package.module:Class`."""
+    """The `Env` class registered as `name` (a folder of `envs/`), or given as `package.module:Class`.
+
+    An env that declares a `rewording` comes back serving the `held_out_reworded` split too.
+    """
     if ":" in name:
         module_name, _, attr = name.partition(":")
     else:
@@ -32,4 +36,4 @@ def load(name: str) -> type[Env]:
     cls = getattr(importlib.import_module(module_name), attr, None)
     if not (isinstance(cls, type) and issubclass(cls, Env)):
         raise AgentGymError(f"{module_name}:{attr} is not an agentgym.Env subclass")
-    return cls
+    return with_reworded_split(cls)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from agentgym.action_formats import ActionFormat, ReAct, chat_messages
 from agentgym.client import AsyncEnvClient, AsyncEnvSession
+from agentgym.env import REWORDED
+from agentgym.errors import is_infrastructure_failure
 from agentgym.feedback import EpisodeContext, Strategy
 from agentgym.llm import LLM, Sampling
 from agentgym.react import first_user_message, observation_message
@@ -30,12 +32,20 @@ class RunnerConfig:
     max_retries: int = 3  # consecutive erroneous turns before the episode is given up
     max_context_chars: int = 8000  # older turns are dropped past this; never the instruction
     concurrency: int = 8
+    # Past exchanges (reply + observation) the agent sees besides the instruction and the latest
+    # observation; None: all that fit. 0 suits envs whose observation says all the agent needs: a small
+    # model then cannot fall back on copying its previous reply, and long episodes stay cheap.
+    history: int | None = None
 
 
-def build_context(turns: list[Turn], max_chars: int) -> list[dict[str, str]]:
-    """Chat messages for the next reply: the system prompt and first user turn always, then as many
-    of the latest turns as fit in `max_chars`, starting on an assistant turn so roles alternate."""
+def build_context(turns: list[Turn], max_chars: int, history: int | None = None) -> list[dict[str, str]]:
+    """Chat messages for the next reply: the system prompt and first user turn always, then the latest
+    turns: the last `2 * history + 1` (the latest observation and `history` exchanges before it), or as
+    many as fit in `max_chars`, starting on an assistant turn so roles alternate."""
     head, rest = turns[:2], turns[2:]
+    if history is not None:
+        window = rest[max(0, len(rest) - (2 * history + 1)):]
+        return chat_messages(head + window)
     budget = max_chars - sum(len(t.text) for t in head)
     kept: list[Turn] = []
     for turn in reversed(rest):
@@ -58,6 +68,10 @@ def transcript(traj: Trajectory, max_chars: int = 3000) -> str:
     lines += [f"> {t.action}" if t.role == "assistant" else t.text for t in traj.turns[2:]]
     text = "\n".join(lines)
     return text if len(text) <= max_chars else text[:1000] + "\n...\n" + text[-(max_chars - 1000):]
+
+
+class _LLMFailure(RuntimeError):
+    """The LLM failed to answer (as opposed to the environment failing)."""
 
 
 class Runner:
@@ -101,7 +115,8 @@ class Runner:
         info = await self.info()
         traj = Trajectory(env=info["name"], task_id=task_id, split="", model=self.model_name, episode=episode,
                           attempt=attempt, feedback=[s.name for s in self.strategies],
-                          sampling=self.config.sampling.to_dict(), action_format=self.action_format.name,
+                          sampling=self.config.sampling.to_dict(), history=self.config.history,
+                          action_format=self.action_format.name,
                           tools=[] if isinstance(self.action_format, ReAct) else [t.schema() for t in self.tools])
         t0 = time.monotonic()
         session: AsyncEnvSession | None = None
@@ -112,6 +127,8 @@ class Runner:
         except Exception as exc:  # an env or LLM failure ends this episode only
             log.warning("episode %s/%s ended by %s: %s", task_id, episode, type(exc).__name__, exc)
             traj.error = f"{type(exc).__name__}: {exc}"
+            traj.ended = "llm_error" if isinstance(exc, _LLMFailure) else "env_error"
+            traj.aborted = is_infrastructure_failure(exc.__cause__ if isinstance(exc, _LLMFailure) else exc)
         finally:
             if session is not None:
                 try:
@@ -126,11 +143,16 @@ class Runner:
             k = len(ctx.executed)
             if ctx.plan is None or k >= len(ctx.plan):
                 raise RuntimeError("the expert's plan is exhausted before the episode ended")
-            text, calls = self.action_format.write(ctx.plan[k], "I follow the expert's plan.", self.tools)
+            thought = ctx.thoughts[k] if ctx.thoughts else f"The next step toward the goal is: {ctx.plan[k]}."
+            text, calls = self.action_format.write(ctx.plan[k], thought, self.tools)
             return Turn("assistant", text, kind="action", tool_calls=calls)
         t = time.monotonic()
-        sampling = self.action_format.sampling(self.config.sampling, self.tools)
-        reply = (await self.llm.chat(build_context(turns, self.config.max_context_chars), sampling))[0]
+        try:
+            context = build_context(turns, self.config.max_context_chars, self.config.history)
+            sampling = self.action_format.sampling(self.config.sampling, self.tools)
+            reply = (await self.llm.chat(context, sampling))[0]
+        except Exception as exc:
+            raise _LLMFailure(f"{type(exc).__name__}: {exc}") from exc
         return Turn("assistant", reply.text, kind="action", prompt_tokens=reply.prompt_tokens,
                     completion_tokens=reply.completion_tokens, latency_s=time.monotonic() - t,
                     tool_calls=reply.tool_calls)
@@ -145,8 +167,10 @@ class Runner:
     async def _play(self, session: AsyncEnvSession, traj: Trajectory, info: dict, reflection: str | None) -> None:
         ctx = EpisodeContext(task_id=traj.task_id, last_observation=session.observation.text)
         if self.expert_mode or self._any("needs_plan"):
-            ctx.plan = await self.env.expert(traj.task_id)
-        first = first_user_message(info["instruction"], info["action_format"],
+            plan = await self.env.expert_plan(traj.task_id)
+            ctx.plan, ctx.thoughts = plan["actions"], plan.get("thoughts")
+        words = info.get("reworded", info) if traj.split == REWORDED else info  # the reworded split's own words
+        first = first_user_message(words["instruction"], words["action_format"],
                                    observation_message(session.observation.text, session.observation.available_actions)
                                    .removeprefix("Observation: "), reflection)
         turns = traj.turns
@@ -166,7 +190,7 @@ class Runner:
                 errors_in_row, after_error = errors_in_row + 1, True
                 turns.append(Turn("user", parsed.error, kind="feedback", feedback=True))
                 if errors_in_row > self.config.max_retries:
-                    traj.error = f"gave up after {errors_in_row} erroneous turns in a row"
+                    traj.error, traj.ended = f"gave up after {errors_in_row} erroneous turns in a row", "gave_up"
                     return
                 continue
             if fix is not None:  # the teacher overrules the agent; the corrected turn is what runs
@@ -201,38 +225,65 @@ class Runner:
                     turns.append(Turn("user", obs, kind="observation"))
             if result.done:
                 traj.won = bool(result.info.get("won", False))
+                traj.ended = "won" if traj.won else "lost" if result.terminated else "out_of_steps"
                 return
             if tell and errors_in_row > self.config.max_retries:
-                traj.error = f"gave up after {errors_in_row} erroneous turns in a row"
+                traj.error, traj.ended = f"gave up after {errors_in_row} erroneous turns in a row", "gave_up"
                 return
 
     # -- many episodes -----------------------------------------------------------------------
-    async def run_task(self, task_id: str, episode: int = 0) -> list[Trajectory]:
-        """One task, with further attempts carrying reflections when a `reflect` strategy asks for them."""
-        attempts = max([s.attempts for s in self.strategies] + [1])
+    @property
+    def attempts(self) -> int:
+        """Attempts per task: more than one only when a reflection strategy asks and an LLM plays."""
+        if self.llm is None or not any(s.attempts > 1 for s in self.strategies):
+            return 1
+        return max(s.attempts for s in self.strategies)
+
+    def is_last_attempt(self, traj: Trajectory) -> bool:
+        """True when no further attempt at its task follows `traj`."""
+        return traj.won or traj.aborted or traj.attempt + 1 >= self.attempts
+
+    async def run_task(self, task_id: str, episode: int = 0, previous: Trajectory | None = None,
+                       on_trajectory: Callable[[Trajectory], None] | None = None) -> list[Trajectory]:
+        """One task, with further attempts carrying reflections when a `reflect` strategy asks for them;
+        `previous` is a stored attempt to continue after. Each attempt goes to `on_trajectory` as it ends."""
         reflector = next((s for s in self.strategies if s.attempts > 1), None)
-        out, reflection = [], None
-        for attempt in range(attempts):
+        out: list[Trajectory] = []
+        start, reflection = 0, None
+        if previous is not None:
+            if self.is_last_attempt(previous):
+                return out
+            start = previous.attempt + 1
+            reflection = await reflector.reflect(self.llm, transcript(previous))
+        for attempt in range(start, self.attempts):
             traj = await self.run_episode(task_id, episode, attempt, reflection)
             out.append(traj)
-            if traj.won or reflector is None or self.llm is None or attempt == attempts - 1:
+            if on_trajectory is not None:
+                on_trajectory(traj)
+            if self.is_last_attempt(traj):
                 break
-            reflection = await reflector.reflect(self.llm, transcript(traj), self.config.sampling)
+            reflection = await reflector.reflect(self.llm, transcript(traj))
         return out
 
-    async def run(self, jobs: list[tuple[int, str]],
-                  on_trajectory: Callable[[Trajectory], None] | None = None) -> list[Trajectory]:
-        """Run `(episode index, task id)` jobs, at most `concurrency` at once; each trajectory is handed
-        to `on_trajectory` as soon as it is finished (to be stored before anything else can fail)."""
-        sem = asyncio.Semaphore(self.config.concurrency)
+    async def run(self, jobs: list[tuple[int, str]], on_trajectory: Callable[[Trajectory], None] | None = None,
+                  limit: asyncio.Semaphore | None = None,
+                  previous: dict[tuple[str, int], Trajectory] | None = None) -> list[Trajectory]:
+        """Run `(episode index, task id)` jobs, at most `concurrency` at once (or as many as `limit`, a
+        semaphore shared with other runs); each trajectory is handed to `on_trajectory` as soon as it is
+        finished (to be stored before anything else can fail). `previous` maps (task id, episode) to an
+        attempt already played, to continue after it."""
+        sem = limit or asyncio.Semaphore(self.config.concurrency)
         results: list[Trajectory] = []
+        previous = previous or {}
+
+        def record(traj: Trajectory) -> None:
+            results.append(traj)
+            if on_trajectory is not None:
+                on_trajectory(traj)
 
         async def one(episode: int, task_id: str) -> None:
             async with sem:
-                for traj in await self.run_task(task_id, episode):
-                    results.append(traj)
-                    if on_trajectory is not None:
-                        on_trajectory(traj)
+                await self.run_task(task_id, episode, previous.get((task_id, episode)), record)
 
         await asyncio.gather(*(one(e, t) for e, t in jobs))
         return results

@@ -9,45 +9,104 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
 from agentgym.compat import CompatApp, mount
-from agentgym.env import SPLITS, Env
-from agentgym.errors import AgentGymError, BadRequest, MalformedBody, PayloadTooLarge, Unauthorized
-from agentgym.protocol import PROTOCOL_VERSION, CreateRequest, ResetRequest, StepRequest, openapi_schema
+from agentgym.env import Env
+from agentgym.errors import (
+    AgentGymError,
+    BadRequest,
+    Forbidden,
+    MalformedBody,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from agentgym.protocol import (
+    MAX_SEED,
+    PROTOCOL_VERSION,
+    ROUTES,
+    CreateRequest,
+    ResetRequest,
+    Route,
+    StepRequest,
+    openapi_schema,
+)
 from agentgym.sessions import Session, SessionManager
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 64 * 1024
 JSON_HEADERS = [(b"content-type", b"application/json")]
-
-
-class NotFound(AgentGymError):
-    code, status = "not_found", 404
+UNSIGNED = re.compile(r"[0-9]{1,20}")
+MAX_QUERY_FIELDS = 20
 
 
 class HTML(str):
     """A handler's result that is sent as a page for people rather than as JSON."""
 
 
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback IP literals (with or without brackets)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(host: str) -> str:
+    """The name part of a `Host` header (`127.0.0.1:8100` -> `127.0.0.1`); empty when malformed."""
+    try:
+        return urlsplit(f"//{host}").hostname or ""
+    except ValueError:
+        return ""
+
+
 class Request:
     """What a handler needs of an HTTP request: path parameters, query and the JSON body."""
 
-    __slots__ = ("scope", "receive", "params", "max_body")
+    __slots__ = ("scope", "receive", "params", "max_body", "_query")
 
-    def __init__(self, scope: dict, receive: Callable, params: list[str], max_body: int):
+    def __init__(self, scope: dict, receive: Callable, params: dict[str, str], max_body: int):
         self.scope, self.receive, self.params, self.max_body = scope, receive, params, max_body
+        self._query: dict[str, list[str]] | None = None
 
     def query(self, name: str) -> str | None:
-        values = parse_qs(self.scope.get("query_string", b"").decode()).get(name)
+        """The first value of a query parameter; a query string that is not UTF-8 is a 400."""
+        if self._query is None:
+            try:
+                raw = self.scope.get("query_string", b"").decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadRequest("the query string is not valid UTF-8") from None
+            try:
+                self._query = parse_qs(raw, max_num_fields=MAX_QUERY_FIELDS)
+            except ValueError:
+                raise BadRequest(f"the query string has more than {MAX_QUERY_FIELDS} parameters") from None
+        values = self._query.get(name)
         return values[0] if values else None
+
+    def query_int(self, name: str, maximum: int) -> int | None:
+        """A query parameter that must be a non-negative integer no larger than `maximum`."""
+        value = self.query(name)
+        if value is None:
+            return None
+        if not UNSIGNED.fullmatch(value) or int(value) > maximum:
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            raise BadRequest(f"{name} must be an integer from 0 to {maximum}, got '{shown}'")
+        return int(value)
 
     def header(self, name: bytes) -> bytes | None:
         for key, value in self.scope["headers"]:
@@ -56,7 +115,7 @@ class Request:
         return None
 
     async def body(self, model: type[BaseModel]) -> Any:
-        """Read the body (refusing more than `max_body` bytes) and validate it against `model`."""
+        """Read the JSON body (refusing more than `max_body` bytes) and validate it against `model`."""
         declared = self.header(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             raise PayloadTooLarge(
@@ -70,6 +129,11 @@ class Request:
                 raise PayloadTooLarge(f"request body exceeds this server's limit of {self.max_body} bytes")
             if not message.get("more_body"):
                 break
+        if raw:
+            media = (self.header(b"content-type") or b"").split(b";")[0].strip().lower()
+            if media != b"application/json" and not media.endswith(b"+json"):
+                shown = media.decode("latin-1") or "none"
+                raise UnsupportedMediaType(f"send the body as JSON with 'Content-Type: application/json' (got {shown})")
         try:
             return model.model_validate_json(raw or b"{}")
         except ValidationError as exc:
@@ -82,8 +146,45 @@ class Request:
 Handler = Callable[[Request], Awaitable[Any]]
 
 
+class Router:
+    """Matches a method and path against declared routes: the route and its path parameters, or a
+    404 (no such path) or a 405 (no such method for that path, with the allowed ones)."""
+
+    def __init__(self, routes: tuple[Route, ...]):
+        # (segment count, first segment) -> routes; a route whose first segment is a parameter goes under None
+        self.table: dict[tuple[int, str | None], list[Route]] = {}
+        for route in routes:
+            first = route.segments[0] if route.segments else ""
+            key = (len(route.segments), None if first.startswith("{") else first)
+            self.table.setdefault(key, []).append(route)
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        parts = [p for p in path.split("/") if p]
+        first = parts[0] if parts else ""
+        candidates = self.table.get((len(parts), first), []) + self.table.get((len(parts), None), [])
+        allowed: list[str] = []
+        for route in candidates:
+            params = {}
+            for template, part in zip(route.segments, parts, strict=True):
+                if template.startswith("{"):
+                    params[template[1:-1]] = part
+                elif template != part:
+                    break
+            else:
+                if route.method == method:
+                    return route, params
+                allowed.append(route.method)
+        shown = path if len(path) <= 200 else path[:200] + "..."
+        if allowed:
+            raise MethodNotAllowed(f"{method} is not allowed on {shown}: use {', '.join(allowed)}", allowed)
+        raise NotFound(f"{method} {shown}: no such route. See GET /openapi.json for the routes")
+
+
 class EnvApp:
-    """ASGI app serving one environment: `uvicorn.run(EnvApp(MyEnv))`."""
+    """ASGI app serving one environment: `uvicorn.run(EnvApp(MyEnv))`. Its routes are `self.routes`
+    (the protocol's `ROUTES`; a subclass may add its own, each answered by the method it names)."""
+
+    routes: tuple[Route, ...] = ROUTES
 
     def __init__(
         self,
@@ -92,28 +193,16 @@ class EnvApp:
         ttl: float = 600.0,
         token: str | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        call_timeout: float | None = None,
     ):
-        self.manager = SessionManager(env_factory, max_sessions=max_sessions, ttl=ttl)
+        self.manager = SessionManager(env_factory, max_sessions=max_sessions, ttl=ttl, call_timeout=call_timeout)
         self.max_body = max_body
         self.expected_auth = f"Bearer {token}".encode() if token else None
         self.env_info = {**self.manager.catalog.info(), "protocol": PROTOCOL_VERSION}
-        self.spec = openapi_schema(f"AgentGym: {self.env_info['name']}")
+        self.spec = openapi_schema(f"AgentGym: {self.env_info['name']}", self.routes)
+        self.router = Router(self.routes)
+        self.handlers: dict[str, Handler] = {r.handler: getattr(self, r.handler) for r in self.routes}
         self._reaper: asyncio.Task | None = None
-        # (method, first path segment, number of segments) -> handler; open routes skip the token.
-        self.routes: dict[tuple[str, str, int], Handler] = {
-            ("GET", "health", 1): self.health,
-            ("GET", "openapi.json", 1): self.openapi,
-            ("GET", "info", 1): self.info,
-            ("GET", "tasks", 1): self.tasks,
-            ("GET", "tasks", 2): self.task,  # /tasks/{task_id}: its split, without generating anything
-            ("GET", "tasks", 3): self.expert,  # /tasks/{task_id}/expert
-            ("POST", "sessions", 1): self.create,
-            ("GET", "sessions", 2): self.state,
-            ("GET", "sessions", 3): self.page,  # /sessions/{id}/html: the current page, for a browser
-            ("DELETE", "sessions", 2): self.close,
-            ("POST", "sessions", 3): self.session_action,  # /sessions/{id}/step|reset
-        }
-        self.open_routes = {self.health, self.openapi}
 
     # -- handlers ----------------------------------------------------------------------------
     async def health(self, req: Request) -> dict:
@@ -127,33 +216,16 @@ class EnvApp:
 
     async def tasks(self, req: Request) -> dict:
         split = req.query("split") or "held_in"
-        if split not in SPLITS:
-            raise BadRequest(f"unknown split '{split}': expected one of {list(SPLITS)}")
         return {"split": split, "tasks": self.manager.tasks(split)}
 
     async def task(self, req: Request) -> dict:
-        task_id = req.params[1]
+        task_id = req.params["task_id"]
         return {"task_id": task_id, "split": self.manager.split_of(task_id)}
 
-    async def page(self, req: Request) -> HTML:
-        session = self.manager.get(req.params[1])
-        if req.params[2] != "html":
-            raise NotFound(f"no route /sessions/{{id}}/{req.params[2]}: did you mean /html?")
-        render = getattr(session.env, "html", None)
-        if render is None:
-            raise NotFound(f"environment '{self.env_info['name']}' has no HTML view; read its observations instead")
-        async with session.lock:
-            return HTML(render())
-
     async def expert(self, req: Request) -> dict:
-        task_id, tail = req.params[1], req.params[2]
-        if tail != "expert":
-            raise NotFound(f"no route /tasks/{task_id}/{tail}: did you mean /tasks/{task_id}/expert?")
-        seed = req.query("seed")
-        if seed is not None and not seed.lstrip("-").isdigit():
-            raise BadRequest(f"seed must be an integer, got '{seed}'")
-        actions = await self.manager.expert(task_id, int(seed) if seed is not None else None)
-        return {"task_id": task_id, "actions": actions}
+        task_id = req.params["task_id"]
+        actions, thoughts = await self.manager.expert(task_id, req.query_int("seed", MAX_SEED))
+        return {"task_id": task_id, "actions": actions, "thoughts": thoughts}
 
     async def create(self, req: Request) -> dict:
         body = await req.body(CreateRequest)
@@ -162,7 +234,7 @@ class EnvApp:
         return self._session_payload(session)
 
     async def state(self, req: Request) -> dict:
-        s = self.manager.get(req.params[1])
+        s = self.manager.get(req.params["session_id"])
         return {
             "session_id": s.id, "task_id": s.task_id, "split": s.split, "steps": s.steps,
             "max_steps": s.max_steps, "done": s.done, "total_reward": s.total_reward,
@@ -170,20 +242,26 @@ class EnvApp:
         }
 
     async def close(self, req: Request) -> dict:
-        await self.manager.close(req.params[1])
+        await self.manager.close(req.params["session_id"])
         return {"code": "closed", "message": "session closed"}
 
-    async def session_action(self, req: Request) -> dict:
-        session = self.manager.get(req.params[1])
-        action = req.params[2]
-        if action == "step":
-            body = await req.body(StepRequest)
-            return (await self.manager.step(session, body.action)).to_dict()
-        if action == "reset":
-            body = await req.body(ResetRequest)
-            await self.manager.reset(session, body.task_id, body.seed)
-            return self._session_payload(session)
-        raise NotFound(f"no route /sessions/{{id}}/{action}: use /step or /reset")
+    async def page(self, req: Request) -> HTML:
+        session = self.manager.get(req.params["session_id"])
+        render = getattr(session.env, "html", None)
+        if render is None:
+            raise NotFound(f"environment '{self.env_info['name']}' has no HTML view; read its observations instead")
+        return HTML(await self.manager.render(session, render))
+
+    async def step(self, req: Request) -> dict:
+        session = self.manager.get(req.params["session_id"])
+        body = await req.body(StepRequest)
+        return (await self.manager.step(session, body.action)).to_dict()
+
+    async def reset(self, req: Request) -> dict:
+        session = self.manager.get(req.params["session_id"])
+        body = await req.body(ResetRequest)
+        await self.manager.reset(session, body.task_id, body.seed)
+        return self._session_payload(session)
 
     @staticmethod
     def _session_payload(session: Session) -> dict:
@@ -200,31 +278,59 @@ class EnvApp:
             await self._lifespan(receive, send)
 
     async def _http(self, scope: dict, receive: Callable, send: Callable) -> None:
-        status, payload = 200, None
+        status, payload, extra_headers = 200, None, []
         try:
-            params = [p for p in scope["path"].split("/") if p]
-            handler = self.routes.get((scope["method"], params[0] if params else "", len(params)))
-            if handler is None:
-                raise NotFound(
-                    f"{scope['method']} {scope['path']}: no such route. See GET /openapi.json for the routes"
-                )
+            route, params = self.router.match(scope["method"], scope["path"])
             req = Request(scope, receive, params, self.max_body)
-            if self.expected_auth is not None and handler not in self.open_routes:
+            self._check_origin(req)
+            if self.expected_auth is not None and not route.open:
                 given = req.header(b"authorization") or b""
                 if not hmac.compare_digest(given, self.expected_auth):
                     raise Unauthorized("missing or wrong bearer token: send 'Authorization: Bearer <token>'")
-            payload = await handler(req)
+            payload = await self.handlers[route.handler](req)
         except AgentGymError as exc:
             status, payload = exc.status, exc.to_dict()
+            if isinstance(exc, MethodNotAllowed):
+                extra_headers = [(b"allow", ", ".join(exc.allow).encode())]
         except Exception as exc:  # a bug here must not drop the connection: report it as JSON
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             status, payload = 500, {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
         if isinstance(payload, HTML):
             headers, body = [(b"content-type", b"text/html; charset=utf-8")], payload.encode()
         else:
-            headers, body = JSON_HEADERS, orjson.dumps(payload)
+            headers, body = JSON_HEADERS, self._encode(scope, payload)
+            if body is None:
+                status, body = 500, orjson.dumps({"code": "internal", "message": "the response could not be encoded"})
+        headers = [*headers, (b"content-length", str(len(body)).encode()), *extra_headers]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _encode(scope: dict, payload: Any) -> bytes | None:
+        """The JSON of a payload, or None (logged) when it cannot be encoded."""
+        try:
+            return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+        except (TypeError, orjson.JSONEncodeError):
+            log.exception("cannot encode the response to %s %s", scope["method"], scope["path"])
+            return None
+
+    def _check_origin(self, req: Request) -> None:
+        """Without a token, a loopback server answers only its own origin: no request sent by a web page
+        of another site (its `Origin`), nor through a foreign host name pointing here (DNS rebinding)."""
+        if self.expected_auth is not None:
+            return
+        server = req.scope.get("server")
+        if not server or not is_loopback(str(server[0])):
+            return
+        host = (req.header(b"host") or b"").decode("latin-1")
+        if host and not is_loopback(host_name(host)):
+            raise Forbidden(f"this server answers loopback host names only, not '{host[:80]}'")
+        origin = req.header(b"origin")
+        if origin is not None and origin.decode("latin-1") not in (f"http://{host}", f"https://{host}"):
+            raise Forbidden(
+                f"cross-site request from origin '{origin.decode('latin-1')[:80]}' refused: start the server with "
+                "--token to let other origins in"
+            )
 
     async def _lifespan(self, receive: Callable, send: Callable) -> None:
         while True:

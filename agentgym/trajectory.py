@@ -12,6 +12,12 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 
+# How an episode ended. Agent failures are the model's doing; infrastructure failures are not and are
+# retried by a resumed run.
+AGENT_FAILURES = ("lost", "out_of_steps", "gave_up")
+INFRA_FAILURES = ("env_error", "llm_error")
+ENDINGS = ("won", *AGENT_FAILURES, *INFRA_FAILURES)
+
 
 @dataclass
 class Turn:
@@ -44,13 +50,16 @@ class Trajectory:
     sampling: dict[str, Any] = field(default_factory=dict)
     action_format: str = "react"  # react | function_calling | tool_calls (agentgym.action_formats)
     tools: list[dict[str, Any]] = field(default_factory=list)  # the OpenAI tool schemas offered, outside ReAct
+    history: int | None = None  # past exchanges the agent saw at each turn (RunnerConfig.history); None: all
     turns: list[Turn] = field(default_factory=list)
     reward: float = 0.0
     score: float = 0.0
     won: bool = False
     steps: int = 0
     invalid_actions: int = 0
-    error: str | None = None  # why the episode ended abnormally (env failure, LLM failure)
+    error: str | None = None  # what went wrong in an infrastructure failure (env or LLM), or why the agent gave up
+    ended: str = ""  # one of ENDINGS; derived from `won` and `error` when not given
+    aborted: bool = False  # ended by the machinery (a server unreachable, overloaded, too slow): not a result
     started_at: float = field(default_factory=time.time)
     duration_s: float = 0.0
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -59,6 +68,11 @@ class Trajectory:
     @property
     def key(self) -> tuple[str, int]:
         return (self.task_id, self.episode)
+
+    @property
+    def infra_failure(self) -> bool:
+        """Ended by the environment or the LLM failing, not by anything the agent did."""
+        return self.ended in INFRA_FAILURES
 
     @property
     def completion_tokens(self) -> int:
@@ -76,3 +90,8 @@ class Trajectory:
         data = {k: v for k, v in d.items() if k in known}
         data["turns"] = [Turn(**{k: v for k, v in t.items() if k in turn_fields}) for t in d.get("turns", [])]
         return cls(**data)
+
+    def __post_init__(self) -> None:
+        if not self.ended:  # records written before `ended` existed, and trajectories built by hand
+            self.ended = ("won" if self.won else "lost" if self.error is None
+                          else "gave_up" if self.error.startswith("gave up") else "env_error")

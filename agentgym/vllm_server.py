@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import os
 import sys
+from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
+from typing import Any
 
 from agentgym.child import ChildServer
 from agentgym.errors import ServerStartError
@@ -110,3 +113,18 @@ def load_adapter(url: str, name: str, path: str) -> str:
     if r.status_code != 200:
         raise ServerStartError(f"vLLM refused adapter '{name}' from {path}: HTTP {r.status_code} {r.text[:300]}")
     return body["lora_path"]
+
+
+@contextlib.contextmanager
+def llm_endpoint(model: str = "smollm2", url: str = "", announce: Callable[[str], None] | None = None,
+                 **server_args: Any) -> Iterator[tuple[str, str | None]]:
+    """`(url, served model name)` of an OpenAI-compatible server: the one at `url` when given (name None:
+    ask the server), else a vLLM started for `model` and stopped on exit. The one way to get an LLM."""
+    if url:
+        yield url.rstrip("/"), None
+        return
+    server = VLLMServer(model, **server_args)
+    if announce:
+        announce(f"starting vLLM for {server.model_path} (log: {server.log_path}) ...")
+    with server:
+        yield server.url, server.model_name

@@ -47,7 +47,7 @@ async def collection(llm_url: str, env_url: str, concurrency: int, tokens: int, 
     return {"episodes": episodes, "calls": len(calls), "generated": generated, "seconds": elapsed,
             "tokens_s": generated / elapsed, "episodes_s": episodes / elapsed,
             "mean_prompt_tokens": sum(t.prompt_tokens for t in calls) / max(1, len(calls)),
-            "errors": sum(t.error is not None and "gave up" not in t.error for t in trajs)}
+            "errors": sum(t.infra_failure for t in trajs)}
 
 
 async def raw_vllm(llm_url: str, concurrency: int, calls: int, prompt_tokens: int, tokens: int) -> dict:

@@ -5,6 +5,8 @@
 set -u
 out=${1:-/tmp/out}
 export PYTHONPATH=/tmp/site:. VLLM_USE_FLASHINFER_SAMPLER=0 TRL_EXPERIMENTAL_SILENCE=1 AGENTGYM_CACHE=/tmp/agentgym
+# The commands of trajectories/, eval/ and training/ are mounted through entry points: install the project's metadata.
+python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . >/dev/null 2>&1 || true
 python3 - "$out" <<'PY'
 import subprocess, sys, time
 from agentgym.vllm_server import VLLMServer
@@ -18,8 +20,7 @@ with VLLMServer("/tmp/models/smollm2", served_name="smollm2", enable_lora=True, 
     subprocess.run([sys.executable, "-m", "agentgym.cli", "pipeline", "--set", f"out={out}/pipeline",
                     "--set", f"vllm_url={s.url}", "--set", "model=/tmp/models/smollm2",
                     "--set", "envs=[maze,wordle,webshop]", "--set", "eval_tasks=30", "--set", "eval_max_steps=15",
-                    "--set", "expert_episodes=120", "--set", "agent_episodes=60", "--set", "collect_max_steps=15",
+                    "--set", "demo_episodes=120", "--set", "explore_episodes=60", "--set", "explore_max_steps=15",
                     "--set", "concurrency=128", "--set", "max_tokens=64",
-                    "--set", "sft={num_train_epochs: 2, max_length: 2048, per_device_train_batch_size: 16, "
-                             "learning_rate: 2.0e-4}"], timeout=290)
+                    "--set", "trained_as=lora"], timeout=290)
 PY

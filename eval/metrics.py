@@ -7,18 +7,18 @@ from the JSONL store at any time and gives the same numbers.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from agentgym.trajectory import Trajectory
+from agentgym.trajectory import AGENT_FAILURES, Trajectory
 
 Attempt = Literal["first", "last", "best"]
 ALL = "all"  # the env (or split) name of pooled rows
-SPLIT_ORDER = ("held_in", "held_out")
+SPLIT_ORDER = ("held_in", "held_out", "held_out_reworded")
 UNKNOWN_SPLIT = "unknown"  # episodes that failed before the server told their split
 
 
@@ -133,8 +133,10 @@ class GroupMetrics:
     invalid_actions: int
     invalid_rate: float  # invalid actions / assistant actions, pooled over episodes
     mean_completion_tokens: float
-    errors: int  # episodes that ended with an `error` (counted as failures)
+    errors: int  # infrastructure failures: episodes ended by the env or the LLM failing (counted as failures)
     mean_duration_s: float
+    agent_failures: int = 0  # episodes the agent lost: gave up after erroneous turns, out of steps, lost
+    endings: dict[str, int] = field(default_factory=dict)  # episodes per way of ending (trajectory.ENDINGS)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,8 +203,10 @@ def group_metrics(env: str, split: str, trajs: Sequence[Trajectory], resamples: 
         mean_steps=sum(t.steps for t in trajs) / n,
         actions=actions, invalid_actions=invalid, invalid_rate=invalid / actions if actions else 0.0,
         mean_completion_tokens=sum(t.completion_tokens for t in trajs) / n,
-        errors=sum(t.error is not None for t in trajs),
+        errors=sum(t.infra_failure for t in trajs),
         mean_duration_s=sum(t.duration_s for t in trajs) / n,
+        agent_failures=sum(t.ended in AGENT_FAILURES for t in trajs),
+        endings=dict(sorted(Counter(t.ended for t in trajs).items())),
     )
 
 

@@ -111,3 +111,28 @@ def comparison_cells(a: EvalMetrics, b: EvalMetrics) -> list[tuple[str, str]]:
     if len(envs) > 1:
         ordered += [(ALL, s) for s in sorted(splits, key=split_sort_key)]
     return ordered
+
+
+def evolution_plot(history: list[dict], path: str | Path, title: str = "Success per model and split") -> Path:
+    """Success with 95% Wilson intervals per split (a line each) over a sequence of models: base, cloned,
+    each round of training. `history` rows are `{"model": name, split: {"value", "lo", "hi"}, ...}`."""
+    fig = Figure(figsize=(max(5.0, 1.3 * len(history) + 2), 4.0), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    splits = sorted((s for s in history[0] if s != "model"), key=split_sort_key)
+    for i, split in enumerate(splits):
+        v = [100 * h[split]["value"] for h in history]
+        err = [[v[j] - 100 * h[split]["lo"] for j, h in enumerate(history)],
+               [100 * h[split]["hi"] - v[j] for j, h in enumerate(history)]]
+        ax.errorbar(range(len(history)), v, yerr=err, marker="o", capsize=4, label=split, color=COLORS[i % len(COLORS)])
+    ax.set_xticks(range(len(history)), [h["model"] for h in history], fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("success rate (%)")
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.grid(axis="y", alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, format="png")
+    return path

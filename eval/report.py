@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.table import Table
 
+from agentgym.trajectory import AGENT_FAILURES
 from eval import plots
 from eval.metrics import ALL, EvalMetrics, GroupMetrics, Interval, two_proportion_z
 
@@ -60,13 +61,19 @@ def num(iv: Interval) -> str:
 
 
 HEADER = ("| env | n | success [95% CI] | reward [95% CI] | score [95% CI] | steps | invalid actions "
-          "| tokens/episode | errors |\n|---|---:|---|---|---|---:|---:|---:|---:|")
+          "| tokens/episode | agent failures | infra failures |\n|---|---:|---|---|---|---:|---:|---:|---|---:|")
+
+
+def agent_failures(g: GroupMetrics) -> str:
+    """`12 (gave_up 9, out_of_steps 3)`: the agent's failures by how they ended."""
+    kinds = ", ".join(f"{k} {v}" for k, v in g.endings.items() if k in AGENT_FAILURES and v)
+    return f"{g.agent_failures}" + (f" ({kinds})" if kinds else "")
 
 
 def table_row(g: GroupMetrics) -> str:
     env = f"**{g.env}**" if g.env == ALL else g.env
     return (f"| {env} | {g.n} | {pct(g.success)} | {num(g.reward)} | {num(g.score)} | {g.mean_steps:.1f} "
-            f"| {100 * g.invalid_rate:.1f}% | {g.mean_completion_tokens:.0f} | {g.errors} |")
+            f"| {100 * g.invalid_rate:.1f}% | {g.mean_completion_tokens:.0f} | {agent_failures(g)} | {g.errors} |")
 
 
 def _pp(a: float, b: float) -> str:
@@ -103,9 +110,12 @@ def summary(metrics: EvalMetrics) -> str:
                        f"{worst.env} the hardest ({100 * worst.success.value:.1f}%).")
     if o.actions:
         out.append(f"{100 * o.invalid_rate:.1f}% of the agent's {o.actions} actions were invalid or unparsable.")
+    if o.agent_failures:
+        out.append(f"The agent failed {o.agent_failures} episode(s) itself ({agent_failures(o).partition(' ')[2]}"
+                   "; gave_up = too many unparsable or invalid replies in a row).")
     if o.errors:
-        out.append(f"{o.errors} episode(s) ended with an error (environment or LLM failure); they count as "
-                   "failures, so check the run's logs before reading the success rates.")
+        out.append(f"{o.errors} episode(s) ended by an infrastructure failure (environment or LLM), not by the "
+                   "agent; they count as failures, so check the run's logs before reading the success rates.")
     widest = max(metrics.groups, key=lambda g: g.success.hi - g.success.lo)
     if widest.success.hi - widest.success.lo > 0.3:
         out.append(f"Intervals are wide (up to {100 * (widest.success.hi - widest.success.lo):.0f} points for "
@@ -162,8 +172,10 @@ def markdown(results: Results, images: dict[str, str]) -> str:
               f"One trajectory per episode (the {m.attempt} attempt). Success: share of episodes won, with a 95% "
               "Wilson score interval. Reward and score: mean per episode, with a 95% percentile bootstrap "
               f"interval ({m.resamples} resamples, seed {m.seed}). Invalid actions: invalid or unparsable actions "
-              "over all assistant actions. Errors: episodes ended by an environment or LLM failure (counted as "
-              f"not won). Gaps are tested with a {TEST_NAME}.", ""]
+              "over all assistant actions. Agent failures: episodes the agent lost (gave_up: more unparsable or "
+              "invalid replies in a row than allowed; out_of_steps: the step budget ran out; lost: the env ended "
+              "the episode). Infra failures: episodes ended by an environment or LLM failure, not by the agent "
+              f"(counted as not won). Gaps are tested with a {TEST_NAME}.", ""]
     return "\n".join(lines)
 
 
@@ -198,11 +210,12 @@ def write_report(metrics: EvalMetrics, out_dir: str | Path, *, model: str | None
 def console_table(metrics: EvalMetrics, title: str = "evaluation") -> Table:
     """A `rich` table of every row (per env and split, pooled splits, overall), for the CLI to print."""
     table = Table(title=title)
-    for name in ("env", "split", "n", "success [95% CI]", "score [95% CI]", "steps", "invalid", "errors"):
-        table.add_column(name, justify="right" if name in ("n", "steps", "invalid", "errors") else "left")
+    numeric = ("n", "steps", "invalid", "agent fail", "infra fail")
+    for name in ("env", "split", "success [95% CI]", "score [95% CI]", *numeric):
+        table.add_column(name, justify="right" if name in numeric else "left")
     for g in metrics.groups + (metrics.splits if len(metrics.groups) > 1 else []) + [metrics.overall]:
-        table.add_row(g.env, g.split, str(g.n), pct(g.success), num(g.score), f"{g.mean_steps:.1f}",
-                      f"{100 * g.invalid_rate:.1f}%", str(g.errors))
+        table.add_row(g.env, g.split, pct(g.success), num(g.score), str(g.n), f"{g.mean_steps:.1f}",
+                      f"{100 * g.invalid_rate:.1f}%", str(g.agent_failures), str(g.errors))
     return table
 
 

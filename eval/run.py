@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from agentgym.llm import LLM, Sampling
 from agentgym.runner import Runner, RunnerConfig
 from eval.metrics import EvalMetrics, compute_metrics
 from eval.suites import Suite, SuiteEntry
-from trajectories.collect import collect
+from trajectories.collect import collect, progress_bars
 from trajectories.store import TrajectoryStore
 
 
@@ -46,16 +47,25 @@ def env_servers(envs: list[str], given: dict[str, list[str]] | None = None) -> I
 async def run_suite(suite: Suite, llm: LLM | None, env_urls: dict[str, list[str]], out_dir: str | Path,
                     strategies: list[Strategy] | None = None, sampling: Sampling | None = None,
                     concurrency: int = 16, resume: bool = True, show_progress: bool = True,
-                    action_format: ActionFormat | None = None) -> EvalMetrics:
-    """Play every entry of the suite (skipping episodes already stored when `resume`) and return metrics."""
+                    history: int | None = None, action_format: ActionFormat | None = None) -> EvalMetrics:
+    """Play every entry of the suite (skipping episodes already stored when `resume`) and return metrics.
+
+    The entries run side by side, `concurrency` episodes in flight in all, so the LLM server batches
+    replies across envs and splits.
+    """
     run = EvalRun(Path(out_dir))
-    for entry in suite.entries:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def play(entry: SuiteEntry, progress) -> None:
         async with AsyncEnvClient(env_urls[entry.env]) as env:
             tasks = entry.tasks if isinstance(entry.tasks, list) else (await env.tasks(entry.split))[: entry.tasks]
             config = RunnerConfig(sampling=sampling or Sampling(temperature=0.0), max_steps=entry.max_steps,
-                                  concurrency=concurrency)
+                                  concurrency=concurrency, history=history)
             runner = Runner(llm, env, strategies or [], config, action_format=action_format)
             await collect(runner, entry.split, len(tasks) * entry.episodes_per_task, run.store(entry),
-                          resume=resume, tasks=tasks, show_progress=show_progress,
-                          label=f"eval {entry.env} {entry.split}")
+                          resume=resume, tasks=tasks, label=f"eval {entry.env} {entry.split}",
+                          progress=progress, limit=limit)
+
+    with progress_bars(show_progress) as progress:
+        await asyncio.gather(*(play(entry, progress) for entry in suite.entries))
     return compute_metrics(run.trajectories(suite))

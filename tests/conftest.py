@@ -79,3 +79,26 @@ def vllm_server(model_dir, tiny_adapter):
     _, alive = psutil.wait_procs(family, timeout=10)
     alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"vLLM processes survived stop(): {alive}"
+
+
+# The viewer's tests: headless Chromium with screenshots on failure, and run folders made by the real runner.
+from tests.browser import browser, chromium, pytest_runtest_makereport  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def view_runs(server_factory, tmp_path_factory):
+    """Run folders with erring, teacher-corrected and expert trajectories on maze, and two eval reports."""
+    from tests.view_data import make_runs
+
+    return make_runs(server_factory("maze").url, tmp_path_factory.mktemp("view-runs") / "runs")
+
+
+@pytest.fixture(scope="session")
+def view_server(view_runs, tmp_path_factory):
+    """`agentgym view` over `view_runs` and over an empty folder that tests write live runs into."""
+    from eval.view.server import ViewServer
+
+    demos, live = tmp_path_factory.mktemp("demos") / "human.jsonl", tmp_path_factory.mktemp("live")
+    with ViewServer([view_runs, live], demos=demos) as server:
+        server.demos_path, server.live_dir = demos, live
+        yield server

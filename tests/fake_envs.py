@@ -41,3 +41,50 @@ class SlowEnv(EchoEnv):
             cls._inside[self.task_id] -= 1
             cls._inside_all -= 1
         return StepResult(Observation(text=action), info={"inside_same": same, "inside_all": everywhere})
+
+
+class SlowStartEnv(EchoEnv):
+    """Echo whose construction takes 0.3 s, like an env that starts a JVM: widens the create race."""
+
+    name = "slow-start"
+
+    def __init__(self) -> None:
+        time.sleep(0.3)
+
+
+class WatchCloseEnv(EchoEnv):
+    """Each step takes 0.5 s in a worker thread and reports whether the env was closed while it ran."""
+
+    name = "watch-close"
+    inline_step = False
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def step(self, action: str) -> StepResult:
+        time.sleep(0.5)
+        return StepResult(Observation(text=action), info={"closed_during_step": self.closed})
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class UnencodableEnv(EchoEnv):
+    """Echo whose step info holds a value JSON cannot carry (an integer past 64 bits)."""
+
+    name = "unencodable"
+
+    def step(self, action: str) -> StepResult:
+        return StepResult(Observation(text=action), info={"big": 2**70})
+
+
+class SleepyEnv(EchoEnv):
+    """Echo, except that the action `sleep` blocks its worker thread for 3 s."""
+
+    name = "sleepy"
+    inline_step = False
+
+    def step(self, action: str) -> StepResult:
+        if action == "sleep":
+            time.sleep(3.0)
+        return super().step(action)

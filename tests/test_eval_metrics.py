@@ -32,7 +32,8 @@ def make_traj(env: str = "maze", split: str = "held_in", task: str = "t0", episo
         turns.append(Turn("user", "obs", kind="feedback" if bad else "observation", feedback=bad))
     return Trajectory(env=env, task_id=task, split=split, model=model, episode=episode, attempt=attempt, turns=turns,
                       reward=float(won) if reward is None else reward, score=float(won) if score is None else score,
-                      won=won, steps=actions, invalid_actions=invalid, error=error, duration_s=1.0)
+                      won=won, steps=actions, invalid_actions=invalid, error=error, duration_s=1.0,
+                      ended="won" if won else "env_error" if error else "lost")
 
 
 def cell(k: int, n: int, env: str = "maze", split: str = "held_in", **kw) -> list[Trajectory]:

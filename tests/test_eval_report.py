@@ -72,7 +72,7 @@ def test_json_numbers_equal_the_recomputed_metrics(report, store):
     # spot checks against hand counts: maze held_out is 3/10 plus the reflect episode's first attempt (lost)
     rows = {(g["env"], g["split"]): g for g in data["metrics"]["groups"]}
     assert (rows["maze", "held_out"]["n"], rows["maze", "held_out"]["won"]) == (11, 3)
-    assert rows["wordle", "held_out"]["errors"] == 8
+    assert rows["wordle", "held_out"]["errors"] == 6  # 8 with an error message, 2 of them won: not failures
     assert rows["wordle", "held_in"]["invalid_rate"] == pytest.approx(12 / 60)
     assert data["metrics"]["overall"]["n"] == 41
     assert data["meta"]["trajectories"] == 43  # the reflect episode's three attempts are all read
@@ -108,7 +108,8 @@ def test_markdown_holds_the_tables_and_a_reading(report):
     assert "| maze | 10 | 70.0% [39.7, 89.2] |" in text
     assert "## held_in" in text and "## held_out" in text and "## Overall" in text
     assert "## What this shows" in text and "Held-in success is" in text
-    assert "8 episode(s) ended with an error" in text
+    assert "6 episode(s) ended by an infrastructure failure" in text
+    assert "The agent failed" in text and "| agent failures | infra failures |" in text
     assert "| collect | 41.2 |" in text or "| collect | 41.3 |" in text
     assert "![success rate by env and split](success.png)" in text
     assert "- **adapter**: lora-1" in text

@@ -1,16 +1,15 @@
-"""ScienceWorld through a real HTTP server: experts win, invalid and ambiguous input, splits, no JVM leaks."""
+"""ScienceWorld through a real HTTP server: gold paths, invalid and ambiguous input, splits, no JVM leaks.
+
+What every env must do (splits, experts, unknown ids, determinism) is checked by test_env_contract.py."""
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
 
 import psutil
 import pytest
 
 from agentgym import EnvClient
-from agentgym.errors import UnknownTask
 from envs.sciworld import SciWorldEnv, pool, tasks
 
 HELD_IN = tasks.tasks("held_in")
@@ -64,8 +63,8 @@ def play(client: EnvClient, task_id: str, actions: list[str]):
     return result, len(actions)
 
 
-@pytest.mark.parametrize("task_id", [IN_A, IN_B, OUT_UNSEEN_TYPE, OUT_SEEN_TYPE])
-def test_expert_wins(client: EnvClient, task_id: str) -> None:
+@pytest.mark.parametrize("task_id", [IN_A, OUT_SEEN_TYPE])
+def test_gold_path_scores_100(client: EnvClient, task_id: str) -> None:
     actions = client.expert(task_id)
     assert actions and len(actions) == tasks.GOLD_LENGTHS[task_id]
     result, _ = play(client, task_id, actions)
@@ -108,29 +107,27 @@ def test_wrong_focus_loses(client: EnvClient) -> None:
         assert result.info["score"] == 0 and result.reward <= 0
 
 
-def test_reset_is_reproducible(client: EnvClient) -> None:
-    with client.session(task_id=IN_B, seed=1) as a, client.session(task_id=IN_B, seed=1) as b:
-        assert a.observation == b.observation and a.observation.text.startswith("Task: ")
+def test_reset_switches_task_on_the_same_jvm(client: EnvClient) -> None:
+    with client.session(task_id=IN_B) as a:
         first = a.observation
+        assert first.text.startswith("Task: ")
         a.step("open door to kitchen")
-        a.step("look around")
-        assert a.reset(seed=1) == first
         assert a.reset(task_id=IN_A) != first and a.reset(task_id=IN_B) == first
 
 
-def test_listed_tasks_and_unknown_ids(client: EnvClient) -> None:
-    assert client.tasks("held_in") == HELD_IN and client.tasks("held_out") == HELD_OUT
-    with client.session(split="held_out", index=0) as s:
-        assert (s.task_id, s.split) == (HELD_OUT[0], "held_out")
-    for bad in ("sciworld-boil-v999", "sciworld-boil-v01", "sciworld-fly-v1", "boil-v1", "sciworld-freeze-v0"):
-        with pytest.raises(UnknownTask):
-            client.expert(bad)
+def test_step_budget_follows_the_gold_path() -> None:
+    env = SciWorldEnv()
+    longest = max(HELD_IN, key=tasks.GOLD_LENGTHS.__getitem__)
+    assert env.max_steps_for(IN_A) == tasks.MIN_STEPS == SciWorldEnv.max_steps
+    assert env.max_steps_for(longest) >= 1.5 * tasks.GOLD_LENGTHS[longest] > tasks.MIN_STEPS
 
 
-def test_splits_disjoint_and_pure() -> None:
+def test_splits_hold_out_task_types() -> None:
     env = SciWorldEnv()
     held_in, held_out = env.tasks("held_in"), env.tasks("held_out")
-    assert not set(held_in) & set(held_out) and len(set(held_in)) == len(held_in)
+    for bad in ("sciworld-boil-v999", "sciworld-boil-v01", "sciworld-fly-v1", "boil-v1", "sciworld-freeze-v0"):
+        with pytest.raises((KeyError, ValueError)):
+            env.split_of(bad)
     in_types = {tasks.parse(t)[0] for t in held_in}
     out_types = {tasks.parse(t)[0] for t in held_out}
     assert len(in_types | out_types) == 30 and len(in_types) == 24
@@ -139,16 +136,6 @@ def test_splits_disjoint_and_pure() -> None:
         assert tasks.parse(t)[1] in tasks.SETS[tasks.parse(t)[0]]["train"]
     for t in held_out:
         assert tasks.parse(t)[1] in tasks.SETS[tasks.parse(t)[0]]["test"]
-    events: list[str] = []
-    watching = threading.Event()
-    watched = ("open", "subprocess", "socket")
-    sys.addaudithook(lambda event, args: watching.is_set() and event.startswith(watched) and events.append(event))
-    watching.set()
-    try:
-        again = [SciWorldEnv().split_of(t) for t in held_in + held_out]
-    finally:
-        watching.clear()
-    assert events == [] and again == ["held_in"] * len(held_in) + ["held_out"] * len(held_out)
 
 
 def test_sessions_do_not_leak_jvms(server_factory) -> None:

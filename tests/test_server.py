@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import threading
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,7 @@ from agentgym.errors import (
     UnknownSession,
     UnknownTask,
 )
+from agentgym.netutil import free_port
 from agentgym.protocol import openapi_schema
 
 
@@ -52,7 +55,7 @@ def test_episode_round_trip(echo_server):
 
 
 def test_malformed_json_is_400(echo_server):
-    r = httpx.post(echo_server.url + "/sessions", content=b"{not json")
+    r = httpx.post(echo_server.url + "/sessions", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["code"] == "malformed_body"
     r = httpx.post(echo_server.url + "/sessions", json={"task": "echo-1"})  # unknown field
     assert r.status_code == 400 and "task" in r.json()["message"]
@@ -178,15 +181,68 @@ def test_client_spreads_sessions_over_servers(server_factory):
             s.close()
 
 
-def test_connection_errors_are_retried_then_raised():
-    with EnvClient("http://127.0.0.1:9", retries=2, backoff=0.01) as client:
+@pytest.fixture
+def silent_server():
+    """A TCP server that accepts connections and never answers: (its URL, the connections it accepted)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:  # the listener was closed
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    listener.close()
+    for conn in accepted:
+        conn.close()
+
+
+def connections(accepted: list, at_least: int) -> int:
+    """How many connections were accepted, once at least `at_least` were (the accept thread may lag)."""
+    for _ in range(200):
+        if len(accepted) >= at_least:
+            break
+        threading.Event().wait(0.02)
+    return len(accepted)
+
+
+def test_refused_connections_are_retried_then_raised():
+    with EnvClient(f"http://127.0.0.1:{free_port()}", retries=2, backoff=0.01) as client:
+        attempts: list[httpx.Request] = []
+        client._http.event_hooks["request"] = [attempts.append]
         with pytest.raises(httpx.ConnectError):
-            client.session()
-    client = EnvClient("http://127.0.0.1:9")
-    assert client._retryable("POST", httpx.ConnectError("refused"), 0)
-    assert not client._retryable("POST", httpx.ReadTimeout("slow"), 0)  # a step may have been applied
-    assert client._retryable("GET", httpx.ReadTimeout("slow"), 0)
-    assert not client._retryable("GET", httpx.ConnectError("refused"), client.retries)
+            client.session()  # nothing was sent, so even a create is retried
+        assert len(attempts) == 3
+
+
+def test_sync_client_resends_only_what_cannot_have_been_applied(silent_server):
+    url, accepted = silent_server
+    with EnvClient(url, timeout=0.3, retries=2, backoff=0.01) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.tasks()  # a GET is safe to send again
+        assert connections(accepted, 3) == 3
+        with pytest.raises(httpx.ReadTimeout):
+            client.session()  # a create may have reached the server: sent once
+        assert connections(accepted, 4) == 4
+
+
+def test_async_client_resends_only_what_cannot_have_been_applied(silent_server):
+    url, accepted = silent_server
+
+    async def main() -> None:
+        async with AsyncEnvClient(url, timeout=0.3, retries=2, backoff=0.01) as client:
+            with pytest.raises(TimeoutError):
+                await client.tasks()
+            assert connections(accepted, 3) == 3
+            with pytest.raises(TimeoutError):
+                await client.session()
+            assert connections(accepted, 4) == 4
+
+    asyncio.run(main())
 
 
 def test_openapi_is_served_and_kept_in_repo(echo_server):
@@ -197,8 +253,17 @@ def test_openapi_is_served_and_kept_in_repo(echo_server):
 
 
 def test_step_budget_truncates_the_episode(echo_server):
-    with EnvClient(echo_server.url) as client, client.session(max_steps=2) as s:
-        assert not s.step("one").done
-        last = s.step("two")
-        assert last.truncated and not last.terminated and last.done
-        assert s.state()["max_steps"] == 2
+    with EnvClient(echo_server.url) as client:
+        with client.session(max_steps=2) as s:
+            assert not s.step("one").done
+            last = s.step("two")
+            assert last.truncated and not last.terminated and last.done
+            assert last.observation.text == "two\n\nThe step budget (2) is spent: the episode is over."
+            state = s.state()
+            assert state["max_steps"] == 2 and state["observation"]["text"] == last.observation.text
+            with pytest.raises(EpisodeDone):
+                s.step("three")
+            s.reset()  # a reset gives the budget back
+            assert not s.step("one").done and s.step("two").truncated
+        with client.session() as s:
+            assert s.state()["max_steps"] == client.info()["max_steps"] == 1000  # the env's own budget

@@ -37,11 +37,12 @@ def tokenizer(model_dir):
 
 
 def test_filters_count_each_reason():
-    trajs = [episode("a"), episode("a", episode=1), episode("b", won=False), episode("c", error="EnvFailure"),
-             episode("d", bad=("x", "y", "z")), episode("e", actions=("go", "go", "go", "go"))]
+    trajs = [episode("a"), episode("a", episode=1), episode("b", won=False),
+             episode("c", won=False, error="EnvFailure"), episode("d", bad=("x", "y", "z")),
+             episode("e", actions=("go", "go", "go", "go"))]
     kept, dropped = apply_filters(trajs, FilterSpec(min_valid_ratio=0.5, max_turns=9))
     assert [t.task_id for t in kept] == ["a"]
-    assert dropped == {"duplicate": 1, "not won": 1, "ended by an error": 1, "valid-action ratio < 0.5": 1,
+    assert dropped == {"duplicate": 1, "not won": 1, "ended by an env or LLM failure": 1, "valid-action ratio < 0.5": 1,
                        "more than 9 turns": 1}
     kept, _ = apply_filters(trajs, FilterSpec(success_only=False, dedupe=False, drop_errors=False))
     assert len(kept) == len(trajs)

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from agentgym.action_formats import chat_messages
+from agentgym.runner import build_context
 from agentgym.trajectory import Trajectory, Turn
 
 AGENTGYM_ROLES = {"user": "human", "assistant": "gpt", "system": "system"}
@@ -27,17 +28,30 @@ def to_messages(traj: Trajectory) -> list[dict[str, Any]]:
     return messages
 
 
+def to_samples(traj: Trajectory) -> list[list[dict[str, Any]]]:
+    """Training conversations of one trajectory, each exactly as the agent saw its context: the whole
+    episode when the agent saw all of it (`history` None), else one sample per learned reply, its
+    context cut by `build_context` the way the runner cut it (earlier replies there are not learned)."""
+    messages = to_messages(traj)
+    if traj.history is None:
+        return [messages]
+    samples = []
+    for i, message in enumerate(messages):
+        if message["train"]:
+            context = build_context(traj.turns[:i], max_chars=0, history=traj.history)
+            samples.append([{**m, "train": False} for m in context] + [message])
+    return samples
+
+
 def to_dataset(trajs: list[Trajectory]):
     """A Hugging Face `datasets.Dataset` with `messages` (role, content, train; tool_calls) and provenance
-    columns, and `tools` (the function schemas offered) where a trajectory used function or tool calls."""
-    rows = []
-    for t in trajs:
-        row = {"messages": to_messages(t), "env": t.env, "task_id": t.task_id, "split": t.split,
-               "reward": t.reward, "won": t.won, "trajectory_id": t.id, "action_format": t.action_format}
-        if any(x.tools for x in trajs):
-            row["tools"] = t.tools
-        rows.append(row)
-    return rows_to_dataset(rows)
+    columns: a row per training sample (`to_samples`), with `tools` (the function schemas offered) where a
+    trajectory used function or tool calls."""
+    with_tools = any(t.tools for t in trajs)
+    return rows_to_dataset([{"messages": sample, "env": t.env, "task_id": t.task_id, "split": t.split,
+                             "reward": t.reward, "won": t.won, "trajectory_id": t.id,
+                             "action_format": t.action_format, **({"tools": t.tools} if with_tools else {})}
+                            for t in trajs for sample in to_samples(t)])
 
 
 def rows_to_dataset(rows: list[dict[str, Any]]):

@@ -34,7 +34,7 @@ class FilterSpec:
     min_valid_ratio: float | None = None  # valid actions / assistant actions
     max_turns: int | None = None
     dedupe: bool = True  # one trajectory per (env, task, action sequence)
-    drop_errors: bool = True  # episodes that ended by an env or LLM failure
+    drop_errors: bool = True  # episodes that ended by an env or LLM failure (infrastructure, not the agent)
 
 
 def valid_ratio(traj: Trajectory) -> float:
@@ -48,8 +48,8 @@ def apply_filters(trajs: list[Trajectory], spec: FilterSpec) -> tuple[list[Traje
     kept, dropped, seen = [], Counter(), set()
     for traj in trajs:
         reason = None
-        if spec.drop_errors and traj.error is not None:
-            reason = "ended by an error"
+        if spec.drop_errors and traj.infra_failure:
+            reason = "ended by an env or LLM failure"
         elif spec.success_only and not traj.won:
             reason = "not won"
         elif spec.min_reward is not None and traj.reward < spec.min_reward:

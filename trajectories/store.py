@@ -1,17 +1,41 @@
-"""An append-only JSONL store of trajectories: one line per episode, flushed and synced at once."""
+"""An append-only JSONL store of trajectories: one line per episode, flushed and synced at once.
+
+One process appends to a file at a time (an exclusive `flock`, held for a whole run by `open()`).
+A run killed mid-write leaves a last line without its newline: the next writer completes it when it
+is a whole record and cuts it when it is not, and readers count it by the same rule.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import orjson
 
+from agentgym.errors import AgentGymError
 from agentgym.trajectory import Trajectory
 
 log = logging.getLogger(__name__)
+
+
+class StoreLocked(AgentGymError):
+    """Another process is appending to the same trajectory file."""
+
+    code = "store_locked"
+
+
+def parse(line: bytes) -> Trajectory | None:
+    """The trajectory of one stored line, or None when the line is not one (torn, or of another shape)."""
+    try:
+        data = orjson.loads(line)
+        return Trajectory.from_dict(data) if isinstance(data, dict) else None
+    except Exception:  # noqa: BLE001 - any line that is not a trajectory is skipped, never fatal
+        return None
 
 
 class TrajectoryStore:
@@ -19,6 +43,7 @@ class TrajectoryStore:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._file: IO[bytes] | None = None
 
     def __iter__(self) -> Iterator[Trajectory]:
         if not self.path.exists():
@@ -27,37 +52,69 @@ class TrajectoryStore:
             for number, line in enumerate(f, 1):
                 if not line.strip():
                     continue
-                try:
-                    yield Trajectory.from_dict(orjson.loads(line))
-                except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
-                    # Only a line cut by a kill mid-write can be torn; report anything else loudly.
-                    level = logging.INFO if not line.endswith(b"\n") else logging.WARNING
-                    log.log(level, "%s:%d: skipping unreadable trajectory (%s)", self.path, number, exc)
+                traj = parse(line)
+                if traj is not None:
+                    yield traj
+                elif line.endswith(b"\n"):
+                    log.warning("%s:%d: skipping a line that is not a trajectory: %.80r", self.path, number, line)
+                else:  # a line cut by a kill mid-write: the next append removes it
+                    log.info("%s:%d: skipping a torn last line", self.path, number)
 
     def load(self) -> list[Trajectory]:
         return list(self)
 
     def keys(self) -> set[tuple[str, int]]:
-        """(task id, episode) of every stored trajectory: what `--resume` skips."""
+        """(task id, episode) of every stored trajectory."""
         return {t.key for t in self}
 
-    def append(self, traj: Trajectory) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._drop_torn_tail()
-        with open(self.path, "ab") as f:
-            f.write(orjson.dumps(traj.to_dict()) + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    def _drop_torn_tail(self) -> None:
-        """A run killed mid-write leaves a last line without newline: cut it so the next line stays whole."""
-        if not self.path.exists() or self.path.stat().st_size == 0:
+    @contextlib.contextmanager
+    def open(self) -> Iterator[TrajectoryStore]:
+        """Hold the file for appending (a run's worth of `append`s); another process gets `StoreLocked`."""
+        if self._file is not None:
+            yield self
             return
-        with open(self.path, "rb+") as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) == b"\n":
-                return
-            data = f.seek(0) or f.read()
-            keep = data.rfind(b"\n") + 1
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+b")  # noqa: SIM115 - closed below
+        try:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreLocked(
+                    f"{self.path} is being written by another process: wait for it to finish, or choose another --out"
+                ) from None
+            self._repair_tail(f)
+            self._file = f
+            yield self
+        finally:
+            self._file = None
+            f.close()  # releases the lock
+
+    def append(self, traj: Trajectory) -> None:
+        """Write one trajectory as a line and sync it to disk."""
+        if self._file is None:
+            with self.open():
+                self.append(traj)
+            return
+        self._file.write(orjson.dumps(traj.to_dict()) + b"\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def _repair_tail(self, f: IO[bytes]) -> None:
+        """End a last line that lacks its newline: complete a whole record, cut a torn one."""
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        if parse(data[keep:]) is not None:
+            log.warning("%s: completing a last record that was written without its newline", self.path)
+            f.write(b"\n")
+        else:
             log.warning("%s: dropping a torn last line of %d bytes", self.path, len(data) - keep)
             f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())

@@ -28,9 +28,12 @@ class CompatApp:
 
 
 def mount(app: Any) -> CompatApp:
-    """Add OpenEnv's HTTP routes and AgentGym's `/agentgym` routes to `app`, and serve `/ws` in front of it."""
+    """Add OpenEnv's HTTP routes and AgentGym's `/agentgym` routes to `app`'s dispatch (not to its OpenAPI
+    document, which stays the native protocol's), and serve `/ws` in front of it."""
     openenv = OpenEnvProtocol(app.manager, app.env_info, app.expected_auth, app.max_body)
     agentenv = AgentEnvRoutes(app.manager, getattr(type(app.manager.catalog), "agentenv", None), app.env_info["name"])
-    app.routes.update(openenv.routes())
-    app.routes.update(agentenv.routes())
+    extra = [*openenv.routes(), *agentenv.routes()]
+    app.routes = (*app.routes, *(route for route, _ in extra))
+    app.router = type(app.router)(app.routes)
+    app.handlers.update({route.handler: handler for route, handler in extra})
     return CompatApp(app, openenv)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentgym.env import SPLITS, Observation
 from agentgym.errors import AgentGymError, BadRequest, UnknownSession
-from agentgym.protocol import MAX_ACTION_CHARS
+from agentgym.protocol import MAX_ACTION_CHARS, Route
 from agentgym.sessions import Session, SessionManager
 
 FAMILIES = ("webshop", "sciworld", "lmrlgym")
@@ -65,12 +65,14 @@ class AgentEnvRoutes:
         self.ids: dict[int, str | None] = {}
         self._next_id = itertools.count()
 
-    def routes(self) -> dict[tuple[str, str, int], Callable]:
-        """The handlers for `/agentgym[/<split>]/<verb>`, keyed as the server's route table keys them."""
-        return {(method, "agentgym", n): self.handle for method in ("GET", "POST") for n in (1, 2, 3)}
+    def routes(self) -> list[tuple[Route, Callable]]:
+        """The routes of `/agentgym[/<split>]/<verb>`, all answered by `handle`."""
+        paths = ("/agentgym", "/agentgym/{verb}", "/agentgym/{split}/{verb}")
+        return [(Route(method, path, f"agentenv_{method.lower()}_{n}", "AgentGym's wire format", None), self.handle)
+                for method in ("GET", "POST") for n, path in enumerate(paths)]
 
     async def handle(self, req: Any) -> Any:
-        params = req.params[1:]
+        params = [p for p in req.scope["path"].split("/") if p][1:]
         split = "held_in"
         if params and params[0] in SPLITS:
             split, params = params[0], params[1:]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentgym.env import StepResult
 from agentgym.errors import AgentGymError, BadRequest, EnvFailure, MalformedBody, TooManySessions, UnknownSession
-from agentgym.protocol import MAX_ACTION_CHARS
+from agentgym.protocol import MAX_ACTION_CHARS, Route
 from agentgym.sessions import Session, SessionManager
 
 log = logging.getLogger(__name__)
@@ -147,15 +147,15 @@ class OpenEnvProtocol:
         return observation_payload(session, result)
 
     # -- HTTP ------------------------------------------------------------------------------------
-    def routes(self) -> dict[tuple[str, str, int], Callable]:
-        """The HTTP handlers, keyed as the server's route table keys them."""
-        return {
-            ("POST", "reset", 1): self.http_reset,
-            ("POST", "step", 1): self.http_step,
-            ("GET", "state", 1): self.http_state,
-            ("GET", "schema", 1): self.http_schema,
-            ("GET", "metadata", 1): self.http_metadata,
-        }
+    def routes(self) -> list[tuple[Route, Callable]]:
+        """The HTTP routes and their handlers."""
+        return [
+            (Route("POST", "/reset", "openenv_reset", "OpenEnv: open or restart a session", None), self.http_reset),
+            (Route("POST", "/step", "openenv_step", "OpenEnv: apply an action", None), self.http_step),
+            (Route("GET", "/state", "openenv_state", "OpenEnv: session state", None), self.http_state),
+            (Route("GET", "/schema", "openenv_schema", "OpenEnv: JSON schemas", None), self.http_schema),
+            (Route("GET", "/metadata", "openenv_metadata", "OpenEnv: env metadata", None), self.http_metadata),
+        ]
 
     def _session(self, episode_id: str | None, verb: str) -> Session:
         if not episode_id:

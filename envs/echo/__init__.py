@@ -6,11 +6,12 @@ from agentgym.env import Env, Observation, StepResult
 
 
 class EchoEnv(Env):
-    """Say things; `finish` wins. Held-in tasks echo-0..echo-99, held-out echo-100..echo-119."""
+    """Say things (an empty action is invalid); `finish` wins. Held-in tasks echo-0..echo-99, held-out
+    echo-100..echo-119."""
 
     name = "echo"
     instruction = "Repeat after the observation, then act `finish` to end the episode."
-    action_format = "any text; `finish` ends the episode"
+    action_format = "any non-empty text; `finish` ends the episode"
     max_steps = 1000
     inline_step = True
 
@@ -25,16 +26,17 @@ class EchoEnv(Env):
         return "held_in" if int(num) < 100 else "held_out"
 
     def reset(self, task_id: str, seed: int | None = None) -> Observation:
+        self.check_task(task_id)
         self.task_id = task_id
         return Observation(text=f"echo task {task_id}", available_actions=["finish"])
 
     def step(self, action: str) -> StepResult:
-        won = action.strip() == "finish"
-        return StepResult(
-            Observation(text=action), reward=float(won), terminated=won, info={"won": won, "score": float(won)}
-        )
+        if not action.strip():
+            return self.result(Observation(text=""), "Nothing to echo: say something, or `finish`.")
+        return self.result(Observation(text=action), won=action.strip() == "finish")
 
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
+        self.check_task(task_id)
         return ["finish"]
 
 

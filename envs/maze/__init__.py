@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
 
 from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
-from agentgym.errors import UnknownTask
+from agentgym.reworded import Rewording
 from agentgym.tools import Tool
-from envs.maze.grid import DIRECTIONS, Cell, Maze, distances, generate, render, shortest_path
+from envs.maze.grid import DIRECTIONS, OPPOSITE, Cell, Maze, distances, generate, render
 
 HELD_IN_SIZES = (4, 5)
 HELD_OUT_SIZES = (7, 8)
 HELD_IN_SEEDS = range(0, 100)
 HELD_OUT_SEEDS = range(1000, 1050)
 STEPS_PER_CELL = 4  # an episode's step budget is 4 x the number of cells
-HISTORY = 5  # recent moves shown in the observation
 ALIASES = {"n": "north", "s": "south", "e": "east", "w": "west"}
 
 ACTION_HELP = (
@@ -67,14 +65,10 @@ class MazeEnv(Env):
 
     name = "maze"
     instruction = (
-        "You are in a maze laid out on a grid of cells. Row 0 is the northern edge and column 0 the "
-        "western edge: moving north decreases the row, south increases it, east increases the column, "
-        "west decreases it. Each turn you learn your position, the goal's position, and which directions "
-        "are open or blocked by walls from your cell. Unless you are given a map, you only see the walls of "
-        "your current cell, so remember where you have been; dead ends mean you must backtrack. Reach the "
-        "goal cell to win. "
-        + ACTION_HELP
-        + " One move per turn. Moving into a wall wastes the turn and leaves you where you are."
+        "Reach the goal of a grid maze (row 0 is north, column 0 west). Each turn you see the open directions "
+        "from your cell, marked when they lead toward the goal, to a cell you explored, or back the way you "
+        "came. Take an unexplored opening, toward the goal first; where none is left, go back. "
+        "Act with `move north|south|east|west`."
     )
     action_format = "move north|south|east|west"
     max_steps = STEPS_PER_CELL * max(HELD_OUT_SIZES) ** 2  # the largest maze's budget; each maze has its own
@@ -83,14 +77,18 @@ class MazeEnv(Env):
                   {"direction": {"type": "string", "enum": list(DIRECTIONS), "description": "where to move"}},
                   "move {direction}"),)
     agentenv = AgentEnvSpec("lmrlgym", index_field="game", translate=from_lmrlgym)
+    rewording = Rewording(
+        actions=(("move", "head"), ("north", "up"), ("south", "down"), ("east", "right"), ("west", "left")),
+        text=(("moved", "headed"), ("goal", "exit"), ("Walls", "Blocked"), ("northern", "top"), ("western", "left")),
+    )
 
     def __init__(self) -> None:
         self.maze: Maze | None = None
         self.pos: Cell = (0, 0)
         self.steps = 0
-        self.limit = self.max_steps
-        self.history: list[str] = []
+        self.budget = self.max_steps  # the turns the observations announce (the server enforces them)
         self.visited: set[Cell] = set()
+        self.came_from: dict[Cell, str] = {}  # the way back out of a cell: reverse of the move that first entered it
         self.to_goal: dict[Cell, int] = {}
         self.done = False
 
@@ -111,28 +109,28 @@ class MazeEnv(Env):
                 return "held_out"
         raise KeyError(task_id)
 
+    def max_steps_for(self, task_id: str) -> int:
+        rows, cols, _ = parse_task(task_id)
+        return STEPS_PER_CELL * rows * cols
+
     def _maze(self, task_id: str) -> Maze:
         """The maze of a listed task, or UnknownTask."""
-        try:
-            self.split_of(task_id)
-        except (KeyError, ValueError):
-            raise UnknownTask(f"unknown maze task '{task_id}' (e.g. {task_id_of(4, 0)})") from None
-        rows, cols, seed = parse_task(task_id)
-        return generate(rows, cols, seed)
+        self.check_task(task_id)
+        return generate(*parse_task(task_id))
 
     # -- episode -----------------------------------------------------------------------------
     def reset(self, task_id: str, seed: int | None = None) -> Observation:
         self.maze = self._maze(task_id)
         self.pos = self.maze.start
         self.steps, self.done = 0, False
-        self.limit = STEPS_PER_CELL * self.maze.rows * self.maze.cols
-        self.history = []
+        self.budget = self.max_steps_for(task_id)
         self.visited = {self.pos}
+        self.came_from = {}
         self.to_goal = _goal_distances(*parse_task(task_id))
         m = self.maze
         intro = (
             f"You are in a {m.rows}x{m.cols} maze (rows 0-{m.rows - 1} from north to south, "
-            f"columns 0-{m.cols - 1} from west to east). You have {self.limit} turns.\n"
+            f"columns 0-{m.cols - 1} from west to east). You have {self.budget} turns.\n"
         )
         return self._observation(intro)
 
@@ -154,7 +152,8 @@ class MazeEnv(Env):
             error = f"There is a wall to the {direction}{edge}; open directions: {', '.join(open_dirs)}."
             return self._result(error, valid=False)
         self.pos = self.maze.move(self.pos, direction)
-        self.history.append(direction)
+        if self.pos not in self.visited:
+            self.came_from[self.pos] = OPPOSITE[direction]
         if self.pos == self.maze.goal:
             self.done = True
             text = f"You moved {direction} and reached the goal in {_plural(self.steps, 'turn')}. You win!"
@@ -166,54 +165,81 @@ class MazeEnv(Env):
     def _result(
         self, message: str, valid: bool = True, won: bool = False, terminated: bool = False
     ) -> StepResult:
-        truncated = not won and not terminated and self.steps >= self.limit
-        if truncated:
-            self.done = True
-            message += f" You are out of turns ({self.limit}); the goal was not reached."
-        info: dict[str, Any] = {
-            "valid": valid,
-            "error": None if valid else message,
-            "won": won,
-            "score": 1.0 if won else 0.0,
-            "position": list(self.pos),
-            "distance_to_goal": self.to_goal.get(self.pos, 0),
-            "steps": self.steps,
-        }
-        over = won or terminated or truncated
-        obs = self._final(message) if over else self._observation(message + "\n")
-        return StepResult(obs, float(won), terminated=won or terminated, truncated=truncated, info=info)
+        obs = self._final(message) if won or terminated else self._observation(message + "\n")
+        return self.result(
+            obs, None if valid else message, won=won, terminated=terminated,
+            position=list(self.pos), distance_to_goal=self.to_goal.get(self.pos, 0), steps=self.steps,
+        )
 
     def _final(self, message: str) -> Observation:
         assert self.maze is not None
         return Observation(text=message, available_actions=[], extra={"map": render(self.maze, self.pos)})
 
+    def _toward(self) -> set[str]:
+        """The directions that bring the agent closer to the goal."""
+        assert self.maze is not None
+        (r, c), (gr, gc) = self.pos, self.maze.goal
+        return {d for d, ok in (("north", gr < r), ("south", gr > r), ("east", gc > c), ("west", gc < c)) if ok}
+
+    def _openings(self) -> list[tuple[str, str]]:
+        """Each open direction with what the agent knows of it: `toward the goal`, `explored`, `way back`."""
+        assert self.maze is not None
+        toward, back, out = self._toward(), self.came_from.get(self.pos), []
+        for d in self.maze.open_dirs(self.pos):
+            notes = ["toward the goal"] if d in toward else []
+            if self.maze.move(self.pos, d) in self.visited:
+                notes.append("way back" if d == back else "explored")
+            out.append((d, ", ".join(notes)))
+        return out
+
     def _observation(self, prefix: str = "") -> Observation:
         m = self.maze
         assert m is not None
         (r, c), (gr, gc) = self.pos, m.goal
-        open_dirs = m.open_dirs(self.pos)
-        walls = [d for d in DIRECTIONS if d not in open_dirs]
-        offset = [
-            _plural(abs(gr - r), "row") + (" south" if gr > r else " north") if gr != r else "",
-            _plural(abs(gc - c), "column") + (" east" if gc > c else " west") if gc != c else "",
-        ]
-        lines = [
-            f"You are at row {r}, column {c}. The goal is at row {gr}, column {gc} "
-            f"({' and '.join(x for x in offset if x)} of you).",
-            f"Open directions: {', '.join(open_dirs)}. Walls: {', '.join(walls) or 'none'}.",
-        ]
+        shown = [d + (f" ({notes})" if notes else "") for d, notes in self._openings()]
+        lines = [f"You are at row {r}, column {c}; the goal is at row {gr}, column {gc}.",
+                 f"Open: {'; '.join(shown)}."]
         if self.steps:
-            recent = f"Your last moves: {', '.join(self.history[-HISTORY:])}. " if self.history else ""
-            lines.append(f"{recent}Turns used: {self.steps} of {self.limit}.")
+            lines.append(f"Turns left: {self.budget - self.steps}.")
         return Observation(
             text=prefix + "\n".join(lines),
-            available_actions=[f"move {d}" for d in open_dirs],
+            available_actions=[f"move {d}" for d in m.open_dirs(self.pos)],
             extra={"map": render(m, self.pos)},
         )
 
+    def _explorer_choice(self) -> tuple[str, str]:
+        """The explorer's next move from what the agent sees, and its reason in one short sentence.
+
+        Depth-first search that tries the unexplored openings toward the goal first: in a perfect maze it
+        reaches the goal in at most 2 x (cells - 1) moves, within every task's budget.
+        """
+        openings = self._openings()
+        new = [d for d, notes in openings if "explored" not in notes and "way back" not in notes]
+        good = [d for d, notes in openings if d in new and "toward the goal" in notes]
+        if good:
+            return good[0], f"{good[0].capitalize()} leads toward the goal and is unexplored."
+        if new:
+            return new[0], f"No unexplored way leads toward the goal; {new[0]} is unexplored."
+        back = self.came_from[self.pos]
+        return back, f"Every way from here is explored, so I go back {back}."
+
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
-        """A shortest path, by breadth-first search."""
-        return [f"move {d}" for d in shortest_path(self._maze(task_id))]
+        """The explorer's moves (see `expert_thoughts`): what an agent can do from its observations."""
+        return [action for action, _ in self._explore(task_id)]
+
+    def expert_thoughts(self, task_id: str, seed: int | None = None) -> list[str]:
+        """The explorer's reason for each move, derived from the state it is taken in."""
+        return [thought for _, thought in self._explore(task_id)]
+
+    def _explore(self, task_id: str) -> list[tuple[str, str]]:
+        sim = MazeEnv()
+        sim.reset(task_id)
+        plan = []
+        while not sim.done:
+            direction, thought = sim._explorer_choice()
+            plan.append((f"move {direction}", thought))
+            sim.step(f"move {direction}")
+        return plan
 
 
 ENV = MazeEnv

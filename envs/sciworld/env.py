@@ -8,7 +8,6 @@ from typing import Any
 
 from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
-from agentgym.errors import UnknownTask
 from envs.sciworld import pool, tasks
 from envs.sciworld.simulator import DETERMINISTIC_OPTS, JAVA_OPTS, Simulator
 
@@ -70,6 +69,7 @@ class SciWorldEnv(Env):
     action_format = "one action such as 'open door to kitchen', 'pick up thermometer' or 'focus on water'"
     max_steps = tasks.MIN_STEPS  # per task: max(100, 1.5 x its gold path), set by reset
     agentenv = AgentEnvSpec("sciworld", index_field="data_idx")
+    max_steps = tasks.MIN_STEPS  # per task: max(100, 1.5 x its gold path), see `max_steps_for`
 
     def __init__(self, deterministic: bool | None = None) -> None:
         """`deterministic` (default: env var AGENTGYM_SCIWORLD_DETERMINISTIC=1): see `DETERMINISTIC_OPTS`."""
@@ -93,12 +93,11 @@ class SciWorldEnv(Env):
     def split_of(self, task_id: str) -> str:
         return tasks.split_of(task_id)
 
+    def max_steps_for(self, task_id: str) -> int:
+        return tasks.step_budget(task_id)
+
     def _parse(self, task_id: str) -> tuple[str, int]:
-        try:
-            self.split_of(task_id)
-        except (KeyError, ValueError):
-            example = tasks.tasks("held_in")[0]
-            raise UnknownTask(f"unknown ScienceWorld task '{task_id}' (e.g. {example})") from None
+        self.check_task(task_id)
         return tasks.parse(task_id)
 
     def _simulator(self) -> Simulator:
@@ -115,7 +114,6 @@ class SciWorldEnv(Env):
             sim.load(task_type, variation)
             self.task_id, self._calls, self._score, self._pending_choice = task_id, [], 0.0, False
             self.steps, self.done = 0, False
-            self.max_steps = tasks.step_budget(task_id)
             description, look = sim.task_description(), self._sim_call("look")
             available = self._valid_actions()
         extra = {"task_description": description, "hint": HINT, "task_type": task_type, "variation": variation}
@@ -167,19 +165,13 @@ class SciWorldEnv(Env):
         terminated: bool = False,
     ) -> StepResult:
         terminated = terminated or won or lost
-        truncated = not terminated and self.steps >= self.max_steps
-        self.done = self.done or terminated or truncated
-        info: dict[str, Any] = {
-            "valid": valid,
-            "error": None if valid else text,
-            "won": won,
-            "lost": lost,
-            "score": self._score,
-            "steps": self.steps,
-        }
+        self.done = self.done or terminated
         extra = {"awaiting_choice": True} if self._pending_choice else {}
         obs = Observation(text=text, available_actions=available, extra=extra)
-        return StepResult(obs, reward, terminated=terminated, truncated=truncated, info=info)
+        return self.result(
+            obs, None if valid else text, won=won, score=self._score, reward=reward, terminated=terminated,
+            lost=lost, steps=self.steps,
+        )
 
     # -- expert ------------------------------------------------------------------------------
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:

@@ -165,9 +165,6 @@ class Simulator:
         """Names the agent can use for the objects it can see (cheap: a few ms)."""
         return self._list(self.server.getPossibleObjects())
 
-    def action_templates(self) -> list[str]:
-        return self._list(self.server.getPossibleActions())
-
     def task_names(self) -> list[str]:
         return self._list(self.server.getTaskNames())
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from agentgym.env import Env, Observation, StepResult
+from agentgym.errors import UnknownTask
 from envs.textworld import games, tasks
 from envs.textworld.games import normalize
 
@@ -43,7 +44,10 @@ class TextWorldEnv(Env):
     action_format = "one short imperative command in lowercase, e.g. 'take apple' (best: one of the available actions)"
     max_steps = 50
 
-    def __init__(self) -> None:
+    def __init__(self, unlisted_games: int = 0) -> None:
+        # Games of unlisted ids this server may generate (each costs seconds and stays on disk): none
+        # by default, `agentgym serve textworld --env-option unlisted_games=N` to allow N in the cache.
+        self.unlisted_games = int(unlisted_games)
         self._tw: Any = None  # the textworld environment (one engine, reused across resets)
         self._path: str | None = None
         self._meta: dict[str, Any] = {}
@@ -60,7 +64,7 @@ class TextWorldEnv(Env):
         """Start `task_id` (generated on first use). `seed` is ignored: the id fixes the game."""
         import textworld
 
-        meta = games.load_meta(task_id)
+        meta = self._load_meta(task_id)
         if meta["path"] != self._path:
             self.close()
             infos = textworld.EnvInfos(
@@ -87,12 +91,11 @@ class TextWorldEnv(Env):
         score = float(score or 0)
         reward, self._score = score - self._score, score
         won, lost = bool(state["won"]), bool(state["lost"])
-        info = {
-            "valid": valid, "error": None if valid else (obs.text or "That command is not possible here."),
-            "won": won, "lost": lost, "score": score, "max_score": float(state["max_score"]),
-            "moves": state["moves"],
-        }
-        return StepResult(obs, reward=reward, terminated=bool(done or won or lost), info=info)
+        return self.result(
+            obs, None if valid else (obs.text or "That command is not possible here."), won=won, score=score,
+            reward=reward, terminated=bool(done or lost), lost=lost, max_score=float(state["max_score"]),
+            moves=state["moves"],
+        )
 
     def _observation(self, state: Any) -> Observation:
         admissible = sorted(state["admissible_commands"] or [])
@@ -106,7 +109,19 @@ class TextWorldEnv(Env):
 
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
         """The game's walkthrough, which wins from the reset state."""
-        return list(games.load_meta(task_id)["walkthrough"])
+        return list(self._load_meta(task_id)["walkthrough"])
+
+    def _load_meta(self, task_id: str) -> dict[str, Any]:
+        """The game's metadata; a game of an unlisted id is generated only within the server's budget."""
+        listed = task_id in tasks.tasks(tasks.split_of(task_id))
+        if not listed and not (games.game_dir(task_id) / "meta.json").is_file():
+            if games.unlisted_cached() >= self.unlisted_games:
+                raise UnknownTask(
+                    f"task '{task_id}' is not listed and its game is not cached: this server plays listed tasks "
+                    f"(GET /tasks) and at most {self.unlisted_games} unlisted games; start it with "
+                    "--env-option unlisted_games=N to allow more"
+                )
+        return games.load_meta(task_id)
 
     def close(self) -> None:
         if self._tw is not None:

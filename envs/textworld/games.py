@@ -12,12 +12,15 @@ import contextlib
 import fcntl
 import functools
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +73,44 @@ def ensure_game(task_id: str) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{task.id}-", dir=folder.parent))
         try:
             tmp.chmod(0o755)
-            with TEXTWORLD_LOCK:
-                _generate(task, tmp)
+            _generate_in_child(task, tmp)
             os.rename(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+_generator: ProcessPoolExecutor | None = None
+_generator_lock = threading.Lock()
+
+
+def _generate_in_child(task: Task, out: Path) -> None:
+    """`_generate` in a worker process of this one: textworld's generator needs its global state to itself,
+    and in this process that would mean holding `TEXTWORLD_LOCK`, which every step of every session needs.
+    The worker lives on, so textworld is imported and its knowledge bases parsed once."""
+    global _generator
+    with _generator_lock:
+        if _generator is None:
+            _generator = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        generator = _generator
+    try:
+        generator.submit(_generate, task, out).result()
+    except BrokenProcessPool as exc:  # the worker died (killed, out of memory): the next call starts another
+        with _generator_lock:
+            if _generator is generator:
+                _generator = None
+        raise RuntimeError(f"the TextWorld generator process died while generating {task.id}") from exc
+
+
+def unlisted_cached() -> int:
+    """How many games of unlisted tasks the cache holds."""
+    from envs.textworld.tasks import tasks
+
+    root = games_root()
+    if not root.is_dir():
+        return 0
+    listed = set(tasks("held_in")) | set(tasks("held_out"))
+    return sum(1 for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name not in listed)
 
 
 def _settings(task: Task) -> dict[str, Any]:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from envs.webshop.categories import BRANDS, BY_NAME, CATEGORIES, Category
 
 CATALOG_SEED = 20220701
 PRODUCTS_PER_CATEGORY = 140
 ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+T = TypeVar("T")
 
 _OPENERS = (
     "Built for everyday use", "Designed with care", "A customer favourite", "Made to last",
@@ -117,15 +121,23 @@ def build_catalog(seed: int = CATALOG_SEED) -> Catalog:
     return Catalog([make_product(cat, rng, taken) for cat in CATEGORIES for _ in range(PRODUCTS_PER_CATEGORY)])
 
 
-_catalog: Catalog | None = None
-_lock = threading.Lock()
+def once(build: Callable[[], T]) -> Callable[[], T]:
+    """`build` made to run on the first call only (one thread builds, the others wait); its result ever after."""
+    lock = threading.Lock()
+    built: list[T] = []
+
+    @functools.wraps(build)
+    def get() -> T:
+        if not built:
+            with lock:
+                if not built:
+                    built.append(build())
+        return built[0]
+
+    return get
 
 
+@once
 def catalog() -> Catalog:
     """The one catalog of this process, built on first use (once, even when sessions start in parallel)."""
-    global _catalog
-    if _catalog is None:
-        with _lock:
-            if _catalog is None:
-                _catalog = build_catalog()
-    return _catalog
+    return build_catalog()

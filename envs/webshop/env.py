@@ -7,7 +7,6 @@ from typing import Any
 
 from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
-from agentgym.errors import UnknownTask
 from agentgym.tools import Tool
 from envs.webshop import tasks
 from envs.webshop.pages import BACK, BUY, DESCRIPTION, FEATURES, NEXT, PREV, PageView, render_page
@@ -85,10 +84,8 @@ class WebShopEnv(Env):
         return tasks.split_of(task_id)
 
     def _goal(self, task_id: str) -> Goal:
-        try:
-            return tasks.goal_of(task_id)
-        except (KeyError, ValueError):
-            raise UnknownTask(f"unknown webshop task '{task_id}' (e.g. {tasks.task_id_of(0)})") from None
+        self.check_task(task_id)
+        return tasks.goal_of(task_id)
 
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
         """Search with the request, page with Next to the first full match, select the goal options, buy."""
@@ -111,19 +108,19 @@ class WebShopEnv(Env):
         if self.goal is None:
             raise RuntimeError("step() before reset(): reset a task first")
         if self.done:
-            return self._result("The episode is over; reset to shop again.", valid=False, terminated=True)
+            return self._result("The episode is over; reset to shop again.", terminated=True)
         self.steps += 1
         match = ACTION.match(action)
         if match is None:
-            return self._result(f"Unknown action '{action.strip()[:80]}'. {ACTION_HELP}", valid=False)
+            return self._result(f"Unknown action '{action.strip()[:80]}'. {ACTION_HELP}")
         verb, arg = match.group(1).lower(), match.group(2).strip()
         if verb == "search":
             if self.view.kind != "search":
                 return self._result(
-                    f"search[{arg[:80]}]: you can only search on the search page; click[{BACK}] first.", valid=False
+                    f"search[{arg[:80]}]: you can only search on the search page; click[{BACK}] first."
                 )
             if not _norm(arg):
-                return self._result("search[]: the query is empty; say what you are looking for.", valid=False)
+                return self._result("search[]: the query is empty; say what you are looking for.")
             self.results_page = 1
             self._show(PageView("results", self.goal.instruction, query=arg, results=search(arg)))
             return self._result()
@@ -132,7 +129,7 @@ class WebShopEnv(Env):
             shown = ", ".join(f"[{c}]" for c in self._clickables) or "none"
             hint = " (use search[<query>] here)" if self.view.kind == "search" else ""
             error = f"click[{arg[:80]}]: no clickable element '{arg[:80]}' on this page; clickable: {shown}{hint}."
-            return self._result(error, valid=False)
+            return self._result(error)
         return self._click(label)
 
     def _resolve(self, arg: str) -> str | None:
@@ -195,19 +192,12 @@ class WebShopEnv(Env):
     def _result(
         self,
         error: str | None = None,
-        valid: bool = True,
         reward: float = 0.0,
         terminated: bool = False,
         extra_info: dict[str, Any] | None = None,
     ) -> StepResult:
-        truncated = not terminated and self.steps >= self.max_steps
-        if truncated:
-            self.done = True
-        info: dict[str, Any] = {
-            "valid": valid, "error": error if not valid else None, "won": reward == 1.0, "score": reward,
-            "page": self.view.kind, "steps": self.steps, **(extra_info or {}),
-        }
         prefix = f"Invalid action: {error}\n\n" if error else ""
-        if truncated:
-            prefix += f"You are out of steps ({self.max_steps}) without buying anything; the episode is over.\n\n"
-        return StepResult(self._observation(prefix), reward, terminated=terminated, truncated=truncated, info=info)
+        return self.result(
+            self._observation(prefix), error, won=reward == 1.0, score=reward, reward=reward,
+            terminated=terminated, page=self.view.kind, steps=self.steps, **(extra_info or {}),
+        )

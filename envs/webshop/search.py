@@ -5,11 +5,10 @@ from __future__ import annotations
 import heapq
 import math
 import re
-import threading
 from collections import Counter
 from functools import lru_cache
 
-from envs.webshop.catalog import Product, catalog
+from envs.webshop.catalog import Product, catalog, once
 
 MAX_RESULTS = 50  # like WebShop: the top 50 products, 10 per page
 K1, B = 1.2, 0.75
@@ -68,18 +67,10 @@ class SearchEngine:
         return [self.products[i] for i in heapq.nlargest(limit, scores, key=scores.__getitem__)]
 
 
-_engine: SearchEngine | None = None
-_lock = threading.Lock()
-
-
+@once
 def engine() -> SearchEngine:
     """The search engine of this process's catalog, built on first use (once)."""
-    global _engine
-    if _engine is None:
-        with _lock:
-            if _engine is None:
-                _engine = SearchEngine(catalog().products)
-    return _engine
+    return SearchEngine(catalog().products)
 
 
 @lru_cache(maxsize=4096)

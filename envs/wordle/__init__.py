@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
-from agentgym.errors import UnknownTask
 from agentgym.tools import Tool
 from envs.wordle.logic import (
     ATTEMPTS,
@@ -16,6 +13,7 @@ from envs.wordle.logic import (
     WORDS,
     describe,
     feedback,
+    reason,
     solve,
     summary,
     task_id_of,
@@ -81,8 +79,7 @@ class WordleEnv(Env):
         return split_of_id(task_id)
 
     def _target(self, task_id: str) -> str:
-        if task_id not in TARGETS:
-            raise UnknownTask(f"unknown wordle task '{task_id}' (e.g. {min(TARGETS)})")
+        self.check_task(task_id)
         return TARGETS[task_id]
 
     # -- episode -----------------------------------------------------------------------------
@@ -138,17 +135,11 @@ class WordleEnv(Env):
     def _result(
         self, message: str, valid: bool = True, won: bool = False, terminated: bool = False
     ) -> StepResult:
-        info: dict[str, Any] = {
-            "valid": valid,
-            "error": None if valid else message,
-            "won": won,
-            "score": 1.0 if won else 0.0,
-            "attempts": len(self.history),
-            "attempts_left": ATTEMPTS - len(self.history),
-        }
-        if self.history:
-            info["feedback"] = self.history[-1][1]
-        return StepResult(self._observation(message), reward=float(won), terminated=terminated, info=info)
+        last = {"feedback": self.history[-1][1]} if self.history else {}
+        return self.result(
+            self._observation(message), None if valid else message, won=won, terminated=terminated,
+            attempts=len(self.history), attempts_left=ATTEMPTS - len(self.history), **last,
+        )
 
     def _observation(self, message: str) -> Observation:
         lines = [message]
@@ -168,6 +159,14 @@ class WordleEnv(Env):
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
         """The consistent-guess solver's guesses (always within 6 on the shipped list)."""
         return [f"guess {w}" for w in solve(self._target(task_id))]
+
+    def expert_thoughts(self, task_id: str, seed: int | None = None) -> list[str]:
+        """Why each of the solver's guesses fits the feedback before it."""
+        target, history, thoughts = self._target(task_id), [], []
+        for word in solve(target):
+            thoughts.append(reason(history, word))
+            history.append((word, feedback(word, target)))
+        return thoughts
 
 
 ENV = WordleEnv

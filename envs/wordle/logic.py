@@ -95,14 +95,22 @@ def solve(target: str, words: tuple[str, ...] = WORDS) -> list[str]:
         candidates = _partition(guess, candidates)[feedback(guess, target)]
 
 
-def describe(guess: str, pattern: str) -> str:
-    """`TRACE: T yellow, R gray, A green, C gray, E gray`."""
-    colours = (f"{g.upper()} {COLOR_NAMES[p]}" for g, p in zip(guess, pattern, strict=True))
-    return f"{guess.upper()}: " + ", ".join(colours)
+def reason(history: list[tuple[str, str]], guess: str) -> str:
+    """Why the solver guesses `guess` after `history`, in one short sentence."""
+    if not history:
+        return f"I open with {guess.upper()}: its common letters split the word list well."
+    known, present, absent = constraints(history)
+    parts = [f"the pattern is {''.join(known)}"] if any(c != "_" for c in known) else []
+    if present:
+        parts.append(f"{', '.join(sorted(c.upper() for c in present))} elsewhere")
+    if absent:
+        parts.append(f"no {', '.join(sorted(c.upper() for c in absent))}")
+    return f"So far {'; '.join(parts) or 'nothing is known'}. {guess.upper()} fits all of it."
 
 
-def summary(history: list[tuple[str, str]]) -> str:
-    """What the feedback so far implies: the known pattern, misplaced letters and absent letters."""
+def constraints(history: list[tuple[str, str]]) -> tuple[list[str], dict[str, set[int]], set[str]]:
+    """What the feedback implies: the known letters by position (`_` unknown), the letters in the word but
+    not yet placed with the positions (1-based) they are not at, and the letters not in the word."""
     known = ["_"] * LENGTH
     misplaced: dict[str, set[int]] = {}
     present: set[str] = set()
@@ -117,11 +125,23 @@ def summary(history: list[tuple[str, str]]) -> str:
                 present.add(g)
             else:
                 grays.add(g)
-    parts = [f"pattern {' '.join(known)}"]
     placed = {c.lower() for c in known if c != "_"}
-    if unplaced := sorted(c for c in misplaced if c not in placed):
-        where = [f"{c.upper()} (not position {'/'.join(map(str, sorted(misplaced[c])))})" for c in unplaced]
+    return known, {c: at for c, at in misplaced.items() if c not in placed}, grays - present
+
+
+def describe(guess: str, pattern: str) -> str:
+    """`TRACE: T yellow, R gray, A green, C gray, E gray`."""
+    colours = (f"{g.upper()} {COLOR_NAMES[p]}" for g, p in zip(guess, pattern, strict=True))
+    return f"{guess.upper()}: " + ", ".join(colours)
+
+
+def summary(history: list[tuple[str, str]]) -> str:
+    """What the feedback so far implies: the known pattern, misplaced letters and absent letters."""
+    known, misplaced, absent = constraints(history)
+    parts = [f"pattern {' '.join(known)}"]
+    if misplaced:
+        where = [f"{c.upper()} (not position {'/'.join(map(str, sorted(misplaced[c])))})" for c in sorted(misplaced)]
         parts.append("in the word but not yet placed: " + ", ".join(where))
-    if absent := sorted(grays - present):
-        parts.append("not in the word: " + ", ".join(c.upper() for c in absent))
+    if absent:
+        parts.append("not in the word: " + ", ".join(c.upper() for c in sorted(absent)))
     return "Known so far: " + "; ".join(parts) + "."

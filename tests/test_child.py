@@ -1,0 +1,128 @@
+"""Child servers die with the program that started them: SIGKILL of the parent, Ctrl-C during start-up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).parent.parent
+
+
+def parent_process(body: str) -> subprocess.Popen:
+    """A Python program that runs `body` and prints lines the test reads."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(body)], stdout=subprocess.PIPE, text=True,
+                            env=env, cwd=ROOT)
+
+
+def gone(pids: list[int], timeout: float = 15.0) -> list[int]:
+    """The pids among `pids` still alive (zombies count as gone) after waiting up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+def test_sigkill_of_the_parent_takes_its_server_and_workers_down():
+    # The server here has a worker of its own (as vLLM has), started through a plain ChildServer.
+    parent = parent_process("""
+        import sys, time
+        from agentgym.child import ChildServer
+        from agentgym.netutil import free_port
+
+        class Family(ChildServer):
+            label = "family"
+            def __init__(self):
+                super().__init__()
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+            def command(self):
+                code = ("import subprocess, sys, http.server; "
+                        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+                        "http.server.test(http.server.SimpleHTTPRequestHandler, port=%d, bind='127.0.0.1')")
+                return [sys.executable, "-c", code % self.port]
+
+        server = Family()
+        server.health_path = "/"
+        server.start()
+        print(server.url, flush=True)
+        time.sleep(600)
+    """)
+    try:
+        url = parent.stdout.readline().strip()
+        assert httpx.get(url).status_code == 200
+        family = [p.pid for p in psutil.Process(parent.pid).children(recursive=True)]
+        assert len(family) == 3  # the guard, the server, its worker
+        parent.kill()
+        parent.wait()
+        assert gone(family) == []
+    finally:
+        parent.kill()
+
+
+def test_env_server_started_in_a_thread_outlives_the_thread_but_not_the_process():
+    parent = parent_process("""
+        import threading, time
+        from agentgym.env_server import EnvServer
+
+        servers = []
+        thread = threading.Thread(target=lambda: servers.append(EnvServer("echo").start()))
+        thread.start()
+        thread.join()
+        time.sleep(1.0)  # the thread that spawned it is gone: the server must still run
+        print(servers[0].url, servers[0].pid, flush=True)
+        time.sleep(600)
+    """)
+    try:
+        url, pid = parent.stdout.readline().split()
+        assert httpx.get(url + "/health").json()["status"] == "ok"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        assert gone([int(pid)]) == []
+    finally:
+        parent.kill()
+
+
+def test_ctrl_c_during_start_up_stops_the_server():
+    parent = parent_process("""
+        import sys
+        from agentgym.child import ChildServer
+
+        class NeverReady(ChildServer):
+            url = "http://127.0.0.1:9"
+            def command(self):
+                return [sys.executable, "-c", "import time; time.sleep(600)"]
+
+        server = NeverReady()
+        try:
+            server.start()
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """)
+    try:
+        deadline = time.monotonic() + 30
+        while not (family := psutil.Process(parent.pid).children(recursive=True)) or len(family) < 2:
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.1)
+        pids = [p.pid for p in family]
+        parent.send_signal(signal.SIGINT)
+        assert parent.stdout.readline().strip() == "interrupted"
+        assert gone(pids) == []
+    finally:
+        parent.kill()

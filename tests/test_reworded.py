@@ -1,0 +1,111 @@
+"""Reworded held-out variants: word swaps both ways, the `held_out_reworded` split through a real server,
+the runner prompting with the reworded instruction, and suites that select the split."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agentgym import AsyncEnvClient, EnvClient
+from agentgym.errors import BadRequest, UnknownTask
+from agentgym.registry import available, load
+from agentgym.reworded import SUFFIX, Rewording, with_reworded_split
+from agentgym.runner import Runner
+from envs.maze import MazeEnv
+from eval.suites import suite_from_dict
+
+REWORDED = "held_out_reworded"
+
+
+@pytest.fixture(scope="module")
+def maze(server_factory):
+    return server_factory("maze")
+
+
+def test_rewording_swaps_whole_words_in_one_pass() -> None:
+    r = Rewording(actions=(("go to", "move to"), ("move", "put"), ("take", "pick up")), text=(("arrive", "get"),))
+    assert r.to_agent("go to the fridge; move the apple; you arrive") == "move to the fridge; put the apple; you get"
+    assert r.to_env("move to fridge 1") == "go to fridge 1"
+    assert r.to_env("put apple 1 to table 1") == "move apple 1 to table 1"
+    assert r.to_agent("remove mistake takes") == "remove mistake takes"  # only whole words
+    assert r.to_env("arrive") == "arrive"  # text swaps are one-way
+    assert r.stray_word("move to fridge 1") is None and r.stray_word("pick up apple 1 from table 1") is None
+    assert r.stray_word("go to fridge 1") == "go to" and r.stray_word("move apple 1 to table 1") == "move"
+
+
+def test_the_new_envs_declare_a_rewording() -> None:
+    declared = {name for name in available() if load(name).rewording is not None}
+    assert {"alfworld", "babyai", "textcraft", "maze", "miniwob"} <= declared
+    assert with_reworded_split(load("maze")) is load("maze")  # wrapping is idempotent
+    assert REWORDED not in load("echo").info()["splits"]
+
+
+@pytest.mark.parametrize("name", ["textcraft", "babyai", "maze"])
+def test_same_tasks_and_rewards_in_other_words(name: str) -> None:
+    env = load(name)()
+    reworded, held_out = env.tasks(REWORDED), env.tasks("held_out")
+    assert reworded == [t + SUFFIX for t in held_out] and env.split_of(reworded[0]) == REWORDED
+    task = held_out[len(held_out) // 2]
+    plain_actions, plain_obs = env.expert(task), env.reset(task)
+    plain = [env.step(a) for a in plain_actions]
+    actions, obs = env.expert(task + SUFFIX), env.reset(task + SUFFIX)
+    assert actions != plain_actions and len(actions) == len(plain_actions) and obs.text != plain_obs.text
+    results = [env.step(a) for a in actions]
+    assert [r.reward for r in results] == [r.reward for r in plain] and results[-1].info["won"]
+    with pytest.raises(KeyError):
+        env.split_of(env.tasks("held_in")[0] + SUFFIX)  # held-in tasks have no reworded variant
+
+
+def test_reworded_split_over_http(maze) -> None:
+    with EnvClient(maze.url) as client:
+        info = client.info()
+        assert REWORDED in info["splits"] and "`head up`" in info["reworded"]["instruction"]
+        tasks = client.tasks(REWORDED)
+        assert len(tasks) == len(client.tasks("held_out"))
+        with client.session(split=REWORDED, index=0) as s:
+            assert s.split == REWORDED and s.task_id == tasks[0]
+            assert all(a.split()[0] == "head" for a in s.observation.available_actions)
+            for action in client.expert(tasks[0]):
+                result = s.step(action)
+            assert result.info["won"] and result.reward == 1.0
+            assert not s.reset().text.count("north")
+            result = s.step("move north")  # the old words are spent turns with an error
+            assert not result.info["valid"] and result.info["error"].startswith("'move' is not a command here")
+            assert s.step(s.observation.available_actions[0]).info["valid"]
+        with pytest.raises(UnknownTask):
+            client.session(task_id=client.tasks("held_in")[0] + SUFFIX)
+    with EnvClient(maze.url) as client, pytest.raises(BadRequest, match="has splits"):
+        client.tasks("held_out_paraphrased")
+
+
+def test_runner_prompts_reworded_sessions_with_the_reworded_instruction(maze) -> None:
+    task = MazeEnv().tasks("held_out")[0] + SUFFIX
+
+    async def main():
+        async with AsyncEnvClient(maze.url) as env:
+            return await Runner(None, env, []).run_task(task)
+
+    [traj] = asyncio.run(main())
+    assert traj.won and traj.split == REWORDED
+    first = traj.turns[1].text
+    assert "`head up`" in first and "move north" not in first
+
+
+def test_suites_select_the_reworded_split() -> None:
+    suite = suite_from_dict({"entries": [{"env": "alfworld", "split": REWORDED, "tasks": 5}]})
+    assert suite.entries[0].split == REWORDED
+    with pytest.raises(ValueError, match="split must be one of"):
+        suite_from_dict({"entries": [{"env": "alfworld", "split": "reworded", "tasks": 5}]})
+
+
+def test_eval_suite_runs_the_reworded_split(maze, tmp_path) -> None:
+    """The expert through eval's suite runner: both splits scored, the same success in other words."""
+    from eval.run import run_suite
+
+    suite = suite_from_dict({"entries": [{"env": "maze", "split": "held_out", "tasks": 3},
+                                         {"env": "maze", "split": REWORDED, "tasks": 3}]})
+    metrics = asyncio.run(run_suite(suite, None, {"maze": [maze.url]}, tmp_path, show_progress=False))
+    rows = {g.split: g for g in metrics.splits}
+    assert list(rows) == ["held_out", REWORDED]
+    assert rows["held_out"].success.value == rows[REWORDED].success.value == 1.0

@@ -1,4 +1,4 @@
-"""The evaluation commands: eval, report. Mounted on `agentgym` through the `agentgym.commands` entry
+"""The evaluation commands: eval, report, view. Mounted on `agentgym` through the `agentgym.commands` entry
 point; each is a plain function that imports what it needs when it runs."""
 
 from __future__ import annotations
@@ -81,7 +81,26 @@ def report_cmd(
     typer.echo(f"{len(cells)} cells compared -> {out}/comparison.md")
 
 
+def view_cmd(
+    paths: Annotated[list[str] | None, typer.Argument(help="run folders or trajectory .jsonl files [runs]")] = None,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8200,
+    token: Annotated[str | None, typer.Option(envvar="AGENTGYM_TOKEN", help="token the browser must send")] = None,
+    demos: Annotated[str | None, typer.Option(help="JSONL of human demos [runs/demos/human.jsonl]")] = None,
+) -> None:
+    """A local web app: trajectories turn by turn, run reports, live runs, and play any env by hand."""
+    from agentgym.errors import AgentGymError
+    from eval.view.server import run_viewer
+
+    try:
+        run_viewer(paths or ["runs"], host, port, token, demos)
+    except AgentGymError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def register(app: typer.Typer) -> None:
     """Add the evaluation commands to the `agentgym` app."""
     app.command("eval")(eval_cmd)
     app.command("report")(report_cmd)
+    app.command("view")(view_cmd)

@@ -15,7 +15,7 @@ runner = CliRunner()
 
 
 COMMANDS = {"model", "llm", "envs", "serve", "openapi", "collect", "filter", "export", "train", "eval", "report",
-            "pipeline"}
+            "pipeline", "view"}
 SUBCOMMANDS = {"model": {"prepare"}, "llm": {"serve", "ask"}, "train": {"sft", "grpo", "evolve"}}
 
 

@@ -39,6 +39,8 @@ def test_lists_filters_and_serves_trajectories(viewer, view_runs):
     everything = keys_of(httpx.get(f"{viewer.url}/trajectories").text)
     records = [r for name in ("eval-agent", "eval-teacher", "eval-expert") for r in stored(view_runs, name)]
     assert len(everything) == len(records)
+    assert len(keys_of(httpx.get(f"{viewer.url}/trajectories", params={"ended": "won"}).text)) == sum(
+        r["won"] for r in records)
     held_out = httpx.get(f"{viewer.url}/trajectories", params={"split": "held_out"}).text
     assert len(keys_of(held_out)) == sum(r["split"] == "held_out" for r in records) > 0
     refine = httpx.get(f"{viewer.url}/trajectories", params={"feedback": "refine", "run": "runs/eval-agent"}).text
@@ -179,7 +181,7 @@ def test_live_page_follows_a_growing_store(viewer, view_runs):
 
 def test_records_are_read_defensively(viewer, view_runs):
     """A field the record gains later shows up; a newer schema still opens (without training masks)."""
-    record = stored(view_runs, "eval-expert")[0] | {"ended": "goal reached", "version": 99}
+    record = stored(view_runs, "eval-expert")[0] | {"judge": "a person", "version": 99}
     record["turns"][2] |= {"score": 0.5}
     folder = viewer.live_dir / "future"
     folder.mkdir()
@@ -187,7 +189,7 @@ def test_records_are_read_defensively(viewer, view_runs):
     rows = httpx.get(f"{viewer.url}/trajectories", params={"run": f"{viewer.live_dir.name}/future"}).text
     [key] = keys_of(rows)
     page = httpx.get(f"{viewer.url}/trajectories/{key}").text
-    assert re.search(r"<th>ended</th><td>goal reached</td>", page)
+    assert re.search(r"<th>judge</th><td>a person</td>", page) and '<td id="outcome">won;' in page
     assert "training masks unavailable" in page and "newer than this toolkit" in page
     assert len(re.findall(r'<article class="turn', page)) == len(record["turns"])
     assert "2 unreadable" in httpx.get(f"{viewer.url}/trajectories").text

@@ -14,7 +14,6 @@ import hmac
 import os
 import tempfile
 from contextlib import asynccontextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +28,6 @@ from starlette.exceptions import HTTPException
 from agentgym.env import SPLITS
 from agentgym.errors import AgentGymError, BadRequest, EpisodeDone, Unauthorized
 from agentgym.server import NotFound
-from agentgym.trajectory import Trajectory
 from eval.view import render
 from eval.view.index import FILTERS, RESULTS, RunIndex
 from eval.view.play import PlayManager
@@ -39,7 +37,9 @@ HERE = Path(__file__).parent
 COOKIE = "agentgym_view_token"
 LIST_LIMIT = 500
 LIVE_SHOWN = 50
-KNOWN_FIELDS = {f.name for f in fields(Trajectory)}  # shown in their own places; any other field in a table
+# fields the trajectory page shows in their own places; every other field goes in its table as is
+SHOWN = {"env", "task_id", "split", "model", "episode", "attempt", "feedback", "sampling", "turns", "reward", "score",
+         "won", "steps", "invalid_actions", "error", "ended"}
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -145,7 +145,7 @@ def create_app(paths: list[str | os.PathLike], demos: str | os.PathLike, token: 
         turns = entry.turns
         flags, masks_note = render.train_flags(entry.record)
         points = render.steps(turns)
-        extra = {k: v for k, v in entry.record.items() if k not in KNOWN_FIELDS}
+        extra = {k: v for k, v in entry.record.items() if k not in SHOWN}
         return page(request, "trajectory.html", e=entry, turns=turns, flags=flags, masks_note=masks_note,
                     points=points, chart=render.chart(points, float(entry.get("score", 0.0))), extra=extra)
 

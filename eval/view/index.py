@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from agentgym.trajectory import Trajectory
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,15 @@ class Entry:
     def won(self) -> bool:
         return bool(self.record.get("won"))
 
+    @cached_property
+    def ended(self) -> str:
+        """How the episode ended (won, lost, out_of_steps, gave_up, env_error, ...); for older records,
+        which lack the field, as the trajectory record derives it."""
+        try:
+            return str(self.record.get("ended") or Trajectory.from_dict(self.record).ended)
+        except (ValueError, TypeError, KeyError):
+            return "won" if self.won else ""
+
     def matches(self, filters: dict[str, str]) -> bool:
         """Whether the entry passes every non-empty filter (env, split, won, feedback, model, run)."""
         for name, wanted in filters.items():
@@ -81,12 +93,15 @@ class Entry:
             elif name == "run":
                 if self.file.run != wanted:
                     return False
+            elif name == "ended":
+                if self.ended != wanted:
+                    return False
             elif str(self.get(name, "")) != wanted:
                 return False
         return True
 
 
-FILTERS = ("env", "split", "won", "feedback", "model", "run")
+FILTERS = ("env", "split", "won", "ended", "feedback", "model", "run")
 
 
 class RunIndex:
@@ -201,6 +216,7 @@ class RunIndex:
                 out[name].add(str(e.get(name, "")))
             out["feedback"].update(e.feedback or ["none"])
             out["run"].add(e.file.run)
+            out["ended"].add(e.ended)
         out["won"] = {"yes", "no"}
         return {k: sorted(v - {""}) for k, v in out.items()}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 FEEDBACK_HELP = "none, or a comma list of env-error,refine,teacher,reflect"
+FORMAT_HELP = "react, function_calling (JSON in the text) or tool_calls (native; vLLM parses the calls)"
+TOOL_PARSER_HELP = "vLLM's --tool-call-parser when --action-format tool_calls starts vLLM"
 
 
 def setup_logging(verbose: bool) -> None:

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from agentgym.reworded import Rewording
 
 from agentgym.errors import UnknownTask
+from agentgym.tools import Tool, tools_of
 
 SPLITS = ("held_in", "held_out")
 REWORDED = "held_out_reworded"  # the held-out tasks in other words, for envs that declare a `rewording`
@@ -77,6 +78,8 @@ class Env:
     instruction: ClassVar[str] = ""  # shown to agents before the first observation
     action_format: ClassVar[str] = "free text"  # how an action is written, for prompts
     max_steps: ClassVar[int] = 50  # the default step budget; `max_steps_for` may give a task its own
+    # The actions as tools (function schemas with the template of the action text); none: one `act(action)`.
+    tools: ClassVar[tuple[Tool, ...]] = ()
     # True when `step` is so cheap (microseconds, no I/O) that the server may run it on the event
     # loop instead of paying for a thread hop.
     inline_step: ClassVar[bool] = False
@@ -164,6 +167,7 @@ class Env:
             "action_format": cls.action_format,
             "max_steps": cls.max_steps,
             "splits": list(SPLITS),
+            "tools": [t.to_dict() for t in tools_of(cls)],
         }
 
     def split_of(self, task_id: str) -> str:

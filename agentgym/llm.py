@@ -20,6 +20,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from agentgym.action_formats import tool_calls_from_api
+
 Messages = list[dict[str, str]]
 
 
@@ -44,6 +46,7 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # native tool calls (arguments decoded), when the API gave any
 
 
 class LLMError(RuntimeError):
@@ -123,6 +126,7 @@ class OpenAIChatLLM(LLM):
                 prompt_tokens=usage.get("prompt_tokens") or 0,
                 completion_tokens=per_choice,
                 finish_reason=c.get("finish_reason"),
+                tool_calls=tool_calls_from_api(c["message"].get("tool_calls")),
             )
             for c in choices
         ]

@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agentgym.action_formats import ActionFormat, ReAct, chat_messages
 from agentgym.client import AsyncEnvClient, AsyncEnvSession
 from agentgym.env import REWORDED
 from agentgym.errors import is_infrastructure_failure
 from agentgym.feedback import EpisodeContext, Strategy
 from agentgym.llm import LLM, Sampling
-from agentgym.react import SYSTEM_PROMPT, first_user_message, observation_message, parse_action
+from agentgym.react import first_user_message, observation_message
+from agentgym.tools import Tool, default_tool
 from agentgym.trajectory import Trajectory, Turn
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ def build_context(turns: list[Turn], max_chars: int, history: int | None = None)
     head, rest = turns[:2], turns[2:]
     if history is not None:
         window = rest[max(0, len(rest) - (2 * history + 1)):]
-        return [{"role": t.role, "content": t.text} for t in head + window]
+        return chat_messages(head + window)
     budget = max_chars - sum(len(t.text) for t in head)
     kept: list[Turn] = []
     for turn in reversed(rest):
@@ -54,10 +56,10 @@ def build_context(turns: list[Turn], max_chars: int, history: int | None = None)
     kept.reverse()
     while kept and kept[0].role != "assistant":
         kept.pop(0)
-    messages = [{"role": t.role, "content": t.text} for t in head]
+    messages = chat_messages(head)
     if len(kept) < len(rest):
         messages[-1]["content"] += f"\n\n[{len(rest) - len(kept)} earlier messages omitted]"
-    return messages + [{"role": t.role, "content": t.text} for t in kept]
+    return messages + chat_messages(kept)
 
 
 def transcript(traj: Trajectory, max_chars: int = 3000) -> str:
@@ -76,12 +78,14 @@ class Runner:
     """Runs episodes of one environment with an LLM (or the env's expert, `llm=None`)."""
 
     def __init__(self, llm: LLM | None, env: AsyncEnvClient, strategies: list[Strategy] | None = None,
-                 config: RunnerConfig | None = None):
+                 config: RunnerConfig | None = None, action_format: ActionFormat | None = None):
         self.llm = llm
         self.env = env
         self.strategies = list(strategies or [])
         self.config = config or RunnerConfig()
+        self.action_format = action_format or ReAct()
         self._info: dict | None = None
+        self.tools: list[Tool] = []
 
     @property
     def expert_mode(self) -> bool:
@@ -100,6 +104,8 @@ class Runner:
             if self.llm is not None:
                 await self.llm.resolve_model()
             self._info = await self.env.info()
+            tools = self._info.get("tools")  # servers older than tool declarations list none
+            self.tools = [Tool.from_dict(t) for t in tools] if tools else [default_tool(self._info["action_format"])]
         return self._info
 
     # -- one episode -------------------------------------------------------------------------
@@ -109,7 +115,9 @@ class Runner:
         info = await self.info()
         traj = Trajectory(env=info["name"], task_id=task_id, split="", model=self.model_name, episode=episode,
                           attempt=attempt, feedback=[s.name for s in self.strategies],
-                          sampling=self.config.sampling.to_dict(), history=self.config.history)
+                          sampling=self.config.sampling.to_dict(), history=self.config.history,
+                          action_format=self.action_format.name,
+                          tools=[] if isinstance(self.action_format, ReAct) else [t.schema() for t in self.tools])
         t0 = time.monotonic()
         session: AsyncEnvSession | None = None
         try:
@@ -136,15 +144,18 @@ class Runner:
             if ctx.plan is None or k >= len(ctx.plan):
                 raise RuntimeError("the expert's plan is exhausted before the episode ended")
             thought = ctx.thoughts[k] if ctx.thoughts else f"The next step toward the goal is: {ctx.plan[k]}."
-            return Turn("assistant", f"Thought: {thought}\nAction: {ctx.plan[k]}", kind="action")
+            text, calls = self.action_format.write(ctx.plan[k], thought, self.tools)
+            return Turn("assistant", text, kind="action", tool_calls=calls)
         t = time.monotonic()
         try:
             context = build_context(turns, self.config.max_context_chars, self.config.history)
-            reply = (await self.llm.chat(context, self.config.sampling))[0]
+            sampling = self.action_format.sampling(self.config.sampling, self.tools)
+            reply = (await self.llm.chat(context, sampling))[0]
         except Exception as exc:
             raise _LLMFailure(f"{type(exc).__name__}: {exc}") from exc
         return Turn("assistant", reply.text, kind="action", prompt_tokens=reply.prompt_tokens,
-                    completion_tokens=reply.completion_tokens, latency_s=time.monotonic() - t)
+                    completion_tokens=reply.completion_tokens, latency_s=time.monotonic() - t,
+                    tool_calls=reply.tool_calls)
 
     async def _correction(self, ctx: EpisodeContext, proposed: str | None, error: str | None) -> str | None:
         for strategy in self.strategies:
@@ -163,13 +174,14 @@ class Runner:
                                    observation_message(session.observation.text, session.observation.available_actions)
                                    .removeprefix("Observation: "), reflection)
         turns = traj.turns
-        turns += [Turn("system", SYSTEM_PROMPT, kind="instruction"), Turn("user", first, kind="instruction")]
+        system = self.action_format.system_prompt(self.tools)
+        turns += [Turn("system", system, kind="instruction"), Turn("user", first, kind="instruction")]
         tell, flag_recovery = self._any("feedback_on_error"), self._any("flags_refinement")
         errors_in_row, after_error = 0, False
         while True:
             turn = await self._act(ctx, turns)
             turns.append(turn)
-            parsed = parse_action(turn.text)
+            parsed = self.action_format.parse(turn.text, turn.tool_calls, self.tools)
             turn.action = parsed.action
             fix = await self._correction(ctx, parsed.action, parsed.error)
             if fix is None and parsed.error:
@@ -185,8 +197,8 @@ class Runner:
                 turn.erroneous, turn.valid = True, False
                 turns.append(Turn("user", f"Teacher: that is not the right action here. Do this instead: {fix}",
                                   kind="teacher", feedback=True))
-                turn = Turn("assistant", f"Thought: I follow the teacher's correction.\nAction: {fix}",
-                            kind="action", action=fix, refinement=True)
+                text, calls = self.action_format.write(fix, "I follow the teacher's correction.", self.tools)
+                turn = Turn("assistant", text, kind="action", action=fix, refinement=True, tool_calls=calls)
                 turns.append(turn)
             result = await session.step(turn.action)
             traj.steps += 1

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from agentgym.compat import CompatApp, mount
 from agentgym.env import Env
 from agentgym.errors import (
     AgentGymError,
@@ -345,6 +346,7 @@ class EnvApp:
                 return
 
 
-def create_app(env_factory: Callable[[], Env], **kwargs: Any) -> EnvApp:
-    """Build the server app for one environment class (or any factory returning an `Env`)."""
-    return EnvApp(env_factory, **kwargs)
+def create_app(env_factory: Callable[[], Env], **kwargs: Any) -> CompatApp:
+    """Build the server app for one environment class (or any factory returning an `Env`), with the
+    compatibility layers of `agentgym.compat` (OpenEnv, AgentGym) mounted on it."""
+    return mount(EnvApp(env_factory, **kwargs))

@@ -35,6 +35,7 @@ class Turn:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
+    tool_calls: list[dict[str, Any]] | None = None  # an assistant turn's native tool calls (arguments as objects)
 
 
 @dataclass
@@ -47,6 +48,8 @@ class Trajectory:
     attempt: int = 0  # reflection attempts at the same task: 0, 1, ...
     feedback: list[str] = field(default_factory=list)
     sampling: dict[str, Any] = field(default_factory=dict)
+    action_format: str = "react"  # react | function_calling | tool_calls (agentgym.action_formats)
+    tools: list[dict[str, Any]] = field(default_factory=list)  # the OpenAI tool schemas offered, outside ReAct
     history: int | None = None  # past exchanges the agent saw at each turn (RunnerConfig.history); None: all
     turns: list[Turn] = field(default_factory=list)
     reward: float = 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -23,6 +24,16 @@ def is_cpu_build() -> bool:
         return True
     except PackageNotFoundError:
         return False
+
+
+def tool_call_args(model: str, parser: str = "hermes", chat_template: str | None = None) -> list[str]:
+    """vLLM flags that parse native tool calls (`--enable-auto-tool-choice --tool-call-parser`). The embedded
+    SmolLM2's template renders no tools; it speaks ChatML like Qwen2.5, whose tool template (shipped in TRL)
+    and `hermes` parser it gets unless `chat_template` names another."""
+    if chat_template is None and model == "smollm2":
+        chat_template = str(importlib.resources.files("trl") / "chat_templates" / "qwen2_5.jinja")
+    args = ["--enable-auto-tool-choice", "--tool-call-parser", parser]
+    return args + (["--chat-template", chat_template] if chat_template else [])
 
 
 class VLLMServer(ChildServer):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from agentgym.cli_common import FEEDBACK_HELP
+from agentgym.cli_common import FEEDBACK_HELP, FORMAT_HELP, TOOL_PARSER_HELP
 
 
 def eval_cmd(
@@ -20,6 +20,8 @@ def eval_cmd(
     env_url: Annotated[list[str], typer.Option(help="ENV=URL of a running env server; repeatable")] = [],  # noqa: B006
     concurrency: Annotated[int, typer.Option()] = 16,
     max_tokens: Annotated[int, typer.Option()] = 64,
+    action_format: Annotated[str, typer.Option(help=FORMAT_HELP)] = "react",
+    tool_parser: Annotated[str, typer.Option(help=TOOL_PARSER_HELP)] = "hermes",
 ) -> None:
     """Evaluate a model on a suite of held-in / held-out tasks; writes a report with plots."""
     import asyncio
@@ -27,28 +29,31 @@ def eval_cmd(
 
     from rich.console import Console
 
+    from agentgym.action_formats import make_format
     from agentgym.feedback import make_strategies
     from agentgym.llm import OpenAIChatLLM, Sampling
-    from agentgym.vllm_server import llm_endpoint
+    from agentgym.vllm_server import llm_endpoint, tool_call_args
     from eval.report import console_table, write_report
     from eval.run import env_servers, run_suite
     from eval.suites import load_suite
 
-    spec = load_suite(suite)
+    spec, fmt = load_suite(suite), make_format(action_format)
     given: dict[str, list[str]] = {}
     for item in env_url:
         name, _, url = item.partition("=")
         given.setdefault(name, []).append(url)
     with env_servers(spec.envs, given) as urls, contextlib.ExitStack() as stack:
         loras = {"adapter": adapter} if adapter and not llm_url else None
-        url, served = stack.enter_context(llm_endpoint(model, llm_url, loras=loras))
+        tools = tool_call_args(model, tool_parser) if action_format == "tool_calls" else None
+        url, served = stack.enter_context(llm_endpoint(model, llm_url, loras=loras, extra_args=tools))
         served = ("adapter" if adapter else served)
 
         async def main():
             llm = OpenAIChatLLM(url, model=served)
             try:
                 metrics = await run_suite(spec, llm, urls, out, make_strategies(feedback),
-                                          Sampling(temperature=0.0, max_tokens=max_tokens), concurrency)
+                                          Sampling(temperature=0.0, max_tokens=max_tokens), concurrency,
+                                          action_format=fmt)
                 return metrics, llm.model
             finally:
                 await llm.aclose()
@@ -56,7 +61,8 @@ def eval_cmd(
         metrics, answered = asyncio.run(main())
     # a server given by URL names its own model: record that name, not the --model default
     label = answered if llm_url else model
-    write_report(metrics, out, model=label, adapter=adapter, suite=spec.name, feedback=feedback)
+    write_report(metrics, out, model=label, adapter=adapter, suite=spec.name, feedback=feedback,
+                 extra={"action_format": action_format})
     Console().print(console_table(metrics, f"{spec.name}: {label}{' + ' + adapter if adapter else ''}"))
     typer.echo(f"report: {out}/report.md")
 

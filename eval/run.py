@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentgym.action_formats import ActionFormat
 from agentgym.client import AsyncEnvClient
 from agentgym.env_server import EnvServer
 from agentgym.feedback import Strategy
@@ -46,7 +47,7 @@ def env_servers(envs: list[str], given: dict[str, list[str]] | None = None) -> I
 async def run_suite(suite: Suite, llm: LLM | None, env_urls: dict[str, list[str]], out_dir: str | Path,
                     strategies: list[Strategy] | None = None, sampling: Sampling | None = None,
                     concurrency: int = 16, resume: bool = True, show_progress: bool = True,
-                    history: int | None = None) -> EvalMetrics:
+                    history: int | None = None, action_format: ActionFormat | None = None) -> EvalMetrics:
     """Play every entry of the suite (skipping episodes already stored when `resume`) and return metrics.
 
     The entries run side by side, `concurrency` episodes in flight in all, so the LLM server batches
@@ -60,7 +61,7 @@ async def run_suite(suite: Suite, llm: LLM | None, env_urls: dict[str, list[str]
             tasks = entry.tasks if isinstance(entry.tasks, list) else (await env.tasks(entry.split))[: entry.tasks]
             config = RunnerConfig(sampling=sampling or Sampling(temperature=0.0), max_steps=entry.max_steps,
                                   concurrency=concurrency, history=history)
-            runner = Runner(llm, env, strategies or [], config)
+            runner = Runner(llm, env, strategies or [], config, action_format=action_format)
             await collect(runner, entry.split, len(tasks) * entry.episodes_per_task, run.store(entry),
                           resume=resume, tasks=tasks, label=f"eval {entry.env} {entry.split}",
                           progress=progress, limit=limit)

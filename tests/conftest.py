@@ -23,6 +23,19 @@ def server_factory():
 
 
 @pytest.fixture(scope="session")
+def served(server_factory):
+    """One server per environment for the whole session, started on first use: `served("maze").url`."""
+    cache: dict[str, EnvServer] = {}
+
+    def get(env: str) -> EnvServer:
+        if env not in cache:
+            cache[env] = server_factory(env)
+        return cache[env]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def echo_server(server_factory) -> EnvServer:
     return server_factory("echo")
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from agentgym.cli_common import FEEDBACK_HELP, setup_logging
+from agentgym.cli_common import FEEDBACK_HELP, FORMAT_HELP, TOOL_PARSER_HELP, setup_logging
 
 
 def collect_cmd(
@@ -25,23 +25,26 @@ def collect_cmd(
     temperature: Annotated[float, typer.Option()] = 0.7,
     max_tokens: Annotated[int, typer.Option(help="tokens per reply")] = 128,
     resume: Annotated[bool, typer.Option(help="skip episodes already in --out")] = False,
+    action_format: Annotated[str, typer.Option(help=FORMAT_HELP)] = "react",
+    tool_parser: Annotated[str, typer.Option(help=TOOL_PARSER_HELP)] = "hermes",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Collect trajectories: an LLM (or the expert) plays episodes against live env servers."""
     import asyncio
     import contextlib
 
+    from agentgym.action_formats import make_format
     from agentgym.client import AsyncEnvClient
     from agentgym.env_server import EnvServer
     from agentgym.feedback import make_strategies
     from agentgym.llm import OpenAIChatLLM, Sampling
     from agentgym.runner import Runner, RunnerConfig
-    from agentgym.vllm_server import llm_endpoint
+    from agentgym.vllm_server import llm_endpoint, tool_call_args
     from trajectories.collect import collect
     from trajectories.store import TrajectoryStore
 
     setup_logging(verbose)
-    strategies = make_strategies(feedback)
+    strategies, fmt = make_strategies(feedback), make_format(action_format)
     config = RunnerConfig(sampling=Sampling(temperature=temperature, max_tokens=max_tokens),
                           max_steps=max_steps or None, concurrency=concurrency)
     with contextlib.ExitStack() as stack:
@@ -49,12 +52,14 @@ def collect_cmd(
         llm = None
         if not expert:
             # With --llm-url the server's (first) model is asked, whatever --model says.
-            url, served = stack.enter_context(llm_endpoint(model, llm_url, announce=lambda m: typer.echo(m, err=True)))
+            tools = tool_call_args(model, tool_parser) if action_format == "tool_calls" else None
+            url, served = stack.enter_context(llm_endpoint(model, llm_url, announce=lambda m: typer.echo(m, err=True),
+                                                           extra_args=tools))
             llm = OpenAIChatLLM(url, model=served)
 
         async def main():
             async with AsyncEnvClient(urls) as client:
-                runner = Runner(llm, client, strategies, config)
+                runner = Runner(llm, client, strategies, config, action_format=fmt)
                 try:
                     return await collect(runner, split, episodes, TrajectoryStore(out), resume=resume)
                 finally:

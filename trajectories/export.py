@@ -11,6 +11,7 @@ import json
 import os
 from typing import Any
 
+from agentgym.action_formats import chat_messages
 from agentgym.runner import build_context
 from agentgym.trajectory import Trajectory, Turn
 
@@ -18,11 +19,13 @@ AGENTGYM_ROLES = {"user": "human", "assistant": "gpt", "system": "system"}
 
 
 def to_messages(traj: Trajectory) -> list[dict[str, Any]]:
-    """Chat messages with `train` = learn this message (assistant and not erroneous)."""
-    return [
-        {"role": t.role, "content": t.text, "train": t.role == "assistant" and not t.erroneous}
-        for t in traj.turns
-    ]
+    """Chat messages with `train` = learn this message (assistant and not erroneous). Native tool calls are
+    written as TRL's SFT reads them: `tool_calls` (arguments as objects) on the assistant message, and the
+    observation that answers them as a `tool` message."""
+    messages = chat_messages(traj.turns, api=False)
+    for m, t in zip(messages, traj.turns, strict=True):
+        m["train"] = t.role == "assistant" and not t.erroneous
+    return messages
 
 
 def to_samples(traj: Trajectory) -> list[list[dict[str, Any]]]:
@@ -41,10 +44,13 @@ def to_samples(traj: Trajectory) -> list[list[dict[str, Any]]]:
 
 
 def to_dataset(trajs: list[Trajectory]):
-    """A Hugging Face `datasets.Dataset` with `messages` (role, content, train) and provenance columns:
-    a row per training sample (`to_samples`)."""
+    """A Hugging Face `datasets.Dataset` with `messages` (role, content, train; tool_calls) and provenance
+    columns: a row per training sample (`to_samples`), with `tools` (the function schemas offered) where a
+    trajectory used function or tool calls."""
+    with_tools = any(t.tools for t in trajs)
     return rows_to_dataset([{"messages": sample, "env": t.env, "task_id": t.task_id, "split": t.split,
-                             "reward": t.reward, "won": t.won, "trajectory_id": t.id}
+                             "reward": t.reward, "won": t.won, "trajectory_id": t.id,
+                             "action_format": t.action_format, **({"tools": t.tools} if with_tools else {})}
                             for t in trajs for sample in to_samples(t)])
 
 
@@ -66,16 +72,19 @@ def rows_to_dataset(rows: list[dict[str, Any]]):
         return Dataset.from_json(path, keep_in_memory=True)
 
 
-def tokenize_messages(messages: list[dict[str, Any]], tokenizer, max_length: int | None = None) -> dict[str, list]:
-    """`input_ids` and `assistant_masks` (1 = learn) for one conversation.
+def tokenize_messages(messages: list[dict[str, Any]], tokenizer, max_length: int | None = None,
+                      tools: list[dict[str, Any]] | None = None) -> dict[str, list]:
+    """`input_ids` and `assistant_masks` (1 = learn) for one conversation (and the `tools` it was offered).
 
     Each message's tokens come from the difference between the chat template rendered with and
     without it, so they are exactly the tokens of the full rendering; an assistant message's header
     (`<|im_start|>assistant\\n`) is never learned, its content and end-of-turn token are.
     """
     def render(msgs: list[dict[str, Any]], gen: bool = False) -> str:
-        plain = [{"role": m["role"], "content": m["content"]} for m in msgs]
-        return tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=gen) if plain else ""
+        plain = [{k: m[k] for k in ("role", "content", "tool_calls", "tool_call_id") if m.get(k) is not None}
+                 for m in msgs]
+        return tokenizer.apply_chat_template(plain, tools=tools, tokenize=False, add_generation_prompt=gen) \
+            if plain else ""
 
     ids: list[int] = []
     mask: list[int] = []
@@ -102,7 +111,7 @@ def tokenize_messages(messages: list[dict[str, Any]], tokenizer, max_length: int
 
 def tokenize_dataset(dataset, tokenizer, max_length: int | None = None):
     """Add `input_ids`/`assistant_masks` to a messages dataset; rows with nothing left to learn are dropped."""
-    tokenized = dataset.map(lambda row: tokenize_messages(row["messages"], tokenizer, max_length))
+    tokenized = dataset.map(lambda row: tokenize_messages(row["messages"], tokenizer, max_length, row.get("tools")))
     return tokenized.filter(lambda row: 1 in row["assistant_masks"])
 
 

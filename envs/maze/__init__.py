@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
 from agentgym.reworded import Rewording
+from agentgym.tools import Tool
 from envs.maze.grid import DIRECTIONS, OPPOSITE, Cell, Maze, distances, generate, render
 
 HELD_IN_SIZES = (4, 5)
@@ -19,6 +21,14 @@ ACTION_HELP = (
     "Write `move <direction>` where <direction> is north, south, east or west (e.g. `move north`); "
     "the bare direction (`north`) also works."
 )
+
+
+LMRL_MOVES = {"up": "north", "down": "south", "left": "west", "right": "east"}  # row 0 is north in both
+
+
+def from_lmrlgym(action: str) -> str:
+    """LMRL-Gym's maze moves (`move up|down|left|right`, as AgentGym's client sends them) in compass words."""
+    return " ".join(LMRL_MOVES.get(w, w) for w in action.strip().lower().split())
 
 
 def parse_task(task_id: str) -> tuple[int, int, int]:
@@ -63,6 +73,10 @@ class MazeEnv(Env):
     action_format = "move north|south|east|west"
     max_steps = STEPS_PER_CELL * max(HELD_OUT_SIZES) ** 2  # the largest maze's budget; each maze has its own
     inline_step = True
+    tools = (Tool("move", "Move one cell in a compass direction (a wall wastes the turn).",
+                  {"direction": {"type": "string", "enum": list(DIRECTIONS), "description": "where to move"}},
+                  "move {direction}"),)
+    agentenv = AgentEnvSpec("lmrlgym", index_field="game", translate=from_lmrlgym)
     rewording = Rewording(
         actions=(("move", "head"), ("north", "up"), ("south", "down"), ("east", "right"), ("west", "left")),
         text=(("moved", "headed"), ("goal", "exit"), ("Walls", "Blocked"), ("northern", "top"), ("western", "left")),

@@ -6,6 +6,7 @@ import os
 import threading
 from typing import Any
 
+from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
 from envs.sciworld import pool, tasks
 from envs.sciworld.simulator import DETERMINISTIC_OPTS, JAVA_OPTS, Simulator
@@ -66,6 +67,8 @@ class SciWorldEnv(Env):
         "the number. Your score (0-100) rises as you make progress; the task ends when it reaches 100."
     )
     action_format = "one action such as 'open door to kitchen', 'pick up thermometer' or 'focus on water'"
+    max_steps = tasks.MIN_STEPS  # per task: max(100, 1.5 x its gold path), set by reset
+    agentenv = AgentEnvSpec("sciworld", index_field="data_idx")
     max_steps = tasks.MIN_STEPS  # per task: max(100, 1.5 x its gold path), see `max_steps_for`
 
     def __init__(self, deterministic: bool | None = None) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
+from agentgym.tools import Tool
 from envs.webshop import tasks
 from envs.webshop.pages import BACK, BUY, DESCRIPTION, FEATURES, NEXT, PREV, PageView, render_page
 from envs.webshop.reward import Goal, score
@@ -22,6 +24,14 @@ ACTION_HELP = (
 
 def _norm(label: str) -> str:
     return " ".join(label.casefold().split())
+
+
+def available_actions(obs: Observation | None) -> dict[str, Any]:
+    """WebShop's `/available_actions` answer (`has_search_bar`, `clickables`) for an observation."""
+    actions = (obs.available_actions if obs else None) or []
+    clickables = [a[len("click["):-1] for a in actions if a.startswith("click[") and a.endswith("]")]
+    has_search = SEARCH_ACTION in actions
+    return {"has_search_bar": has_search, "clickables": (["search"] if has_search else []) + clickables}
 
 
 class WebShopEnv(Env):
@@ -47,6 +57,13 @@ class WebShopEnv(Env):
     action_format = "search[<query>] or click[<element>]"
     max_steps = 15
     inline_step = False  # a search costs about a millisecond or more in pure Python
+    tools = (
+        Tool("search", "Search the shop for products (on a page with a search bar).",
+             {"keywords": {"type": "string", "description": "what to search for"}}, "search[{keywords}]"),
+        Tool("click", "Click a button or link of the page.",
+             {"item": {"type": "string", "description": "the clickable's text, e.g. buy now"}}, "click[{item}]"),
+    )
+    agentenv = AgentEnvSpec("webshop", index_field="session_id", extras={"available_actions": available_actions})
 
     def __init__(self) -> None:
         engine()  # build the catalog and its index once per process, before the first episode

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
+from agentgym.tools import Tool
 from envs.wordle.logic import (
     ATTEMPTS,
     GREEN,
@@ -20,6 +22,12 @@ from envs.wordle.logic import (
 HELD_OUT_MODULUS = 5  # a target is held out when its id's hash is divisible by 5 (about a fifth)
 TARGETS: dict[str, str] = {task_id_of(w): w for w in WORDS}
 ACTION_HELP = "Write `guess WORD` with a 5-letter English word (e.g. `guess crane`); the bare word works too."
+
+
+def from_lmrlgym(action: str) -> str:
+    """LMRL-Gym's guesses are spaced letters (`s h i r e`, as AgentGym's client sends them): join them."""
+    letters = action.strip().lower().split()
+    return "".join(letters) if len(letters) == LENGTH and all(len(x) == 1 for x in letters) else action
 
 
 def split_of_id(task_id: str) -> str:
@@ -50,6 +58,10 @@ class WordleEnv(Env):
     action_format = "guess WORD"
     max_steps = 20  # 6 attempts plus room for rejected guesses
     inline_step = True
+    tools = (Tool("guess", f"Guess the secret word: a common English {LENGTH}-letter word.",
+                  {"word": {"type": "string", "description": f"a {LENGTH}-letter word, e.g. crane"}}, "guess {word}"),)
+    agentenv = AgentEnvSpec("lmrlgym", index_field="seed", translate=from_lmrlgym,
+                            extras={"filtered_vocab": lambda obs: list(WORDS)})
 
     def __init__(self) -> None:
         self.target = ""

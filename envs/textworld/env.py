@@ -113,6 +113,7 @@ class TextWorldEnv(Env):
 
     def _load_meta(self, task_id: str) -> dict[str, Any]:
         """The game's metadata; a game of an unlisted id is generated only within the server's budget."""
+        self.check_task(task_id)  # a malformed id is an unknown task
         listed = task_id in tasks.tasks(tasks.split_of(task_id))
         if not listed and not (games.game_dir(task_id) / "meta.json").is_file():
             if games.unlisted_cached() >= self.unlisted_games:

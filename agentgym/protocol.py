@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentgym.env import ALL_SPLITS
 from agentgym.errors import (
     AgentGymError,
     BadRequest,
@@ -32,7 +33,7 @@ PROTOCOL_VERSION = "1"
 MAX_ACTION_CHARS = 4096
 MAX_STEPS_LIMIT = 10_000  # the largest step budget a client may ask for
 MAX_SEED = 2**32 - 1  # seeds every RNG accepts (numpy's legacy one included)
-Split = Literal["held_in", "held_out"]
+Split = Literal["held_in", "held_out", "held_out_reworded"]  # agentgym.env.ALL_SPLITS (the last where declared)
 
 
 class _Strict(BaseModel):
@@ -151,7 +152,7 @@ class Query:
     description: str
 
 
-SPLIT_QUERY = Query("split", {"type": "string", "enum": ["held_in", "held_out"], "default": "held_in"},
+SPLIT_QUERY = Query("split", {"type": "string", "enum": list(ALL_SPLITS), "default": "held_in"},
                     "the split whose tasks to list")
 SEED_QUERY = Query("seed", {"type": "integer", "minimum": 0, "maximum": MAX_SEED}, "the episode's seed")
 BODY_ERRORS = (MalformedBody, UnsupportedMediaType, PayloadTooLarge)

@@ -56,7 +56,7 @@ def test_problem_is_a_pure_function_of_the_id() -> None:
     assert f"(objectType {goal.obj}_bar_1 {goal.obj}Type)" in text and f"{goal.recep}Type" in text
 
 
-@pytest.mark.parametrize("task_id", [HELD_IN[1], HELD_IN[4], HELD_OUT[3]])  # clean, look, cool
+@pytest.mark.parametrize("task_id", [HELD_OUT[3]])  # cool (the contract test plays a sample of every split)
 def test_expert_wins_over_http(client: EnvClient, cache: Path, task_id: str) -> None:
     actions = client.expert(task_id)
     cached = next(cache.joinpath("alfworld").glob(f"*/{task_id}.json"))
@@ -87,7 +87,7 @@ def test_fast_text_generation_matches_the_original() -> None:
 
     def walk(game) -> list:
         rng, state, out = random.Random(7), game.reset(), []
-        for _ in range(6):
+        for _ in range(4):
             command = rng.choice(state["admissible_commands"])
             state, _, _ = game.step(command)
             out.append([command, state.feedback, state["admissible_commands"]])
@@ -98,7 +98,7 @@ def test_fast_text_generation_matches_the_original() -> None:
         f"goal, seed = problems.parse_task({HELD_IN[2]!r})\n"
         "game = engine.start(engine.game_data(goal, seed), fast=False)\n"
         "rng, state, out = random.Random(7), game.reset(), []\n"
-        "for _ in range(6):\n"
+        "for _ in range(4):\n"
         "    command = rng.choice(state['admissible_commands'])\n"
         "    state, _, _ = game.step(command)\n"
         "    out.append([command, state.feedback, state['admissible_commands']])\n"

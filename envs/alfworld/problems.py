@@ -85,6 +85,8 @@ class Goal:
             receps, objs = ROOMS[room]
             if self.obj not in objs:
                 continue
+            if not any(fits(self.obj, r) for r in receps if r != self.recep and r not in NOT_GOALS):
+                continue  # nowhere to start from but the goal itself (a pillow in a bedroom fits only the bed)
             if self.kind == "look":
                 if self.recep in LAMPS.get(room, ()) and any(h in receps for h in LAMP_HOSTS):
                     out.append(room)

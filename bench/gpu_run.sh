@@ -22,5 +22,5 @@ with VLLMServer("/tmp/models/smollm2", served_name="smollm2", enable_lora=True, 
                     "--set", "envs=[maze,wordle,webshop]", "--set", "eval_tasks=30", "--set", "eval_max_steps=15",
                     "--set", "demo_episodes=120", "--set", "explore_episodes=60", "--set", "explore_max_steps=15",
                     "--set", "concurrency=128", "--set", "max_tokens=64",
-                    "--set", "trained_as=lora"], timeout=290)
+                    "--set", "trained_as=lora", "--set", "retrain_from=base"], timeout=290)
 PY

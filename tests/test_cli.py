@@ -62,6 +62,8 @@ def test_pipeline_config_overrides_and_typos():
 
     with pytest.raises(ValueError, match="unknown pipeline setting"):
         load_config(None, ["eval_taks=2"])
+    with pytest.raises(ValueError, match="needs retrain_from=base"):
+        load_config(None, ["trained_as=lora"])
 
 
 def test_openapi_command_prints_the_schema():

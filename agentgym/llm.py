@@ -150,7 +150,7 @@ class VLLMEngineLLM(LLM):
 
     def __init__(self, model: str = "smollm2", max_model_len: int = 4096, **engine_kwargs: Any):
         from agentgym.models import resolve_model
-        from agentgym.vllm_server import is_cpu_build
+        from agentgym.vllm_server import is_cpu_build, serving_dtype
 
         if is_cpu_build():
             import os
@@ -163,7 +163,7 @@ class VLLMEngineLLM(LLM):
         path = resolve_model(model)
         self.model = str(model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        args = AsyncEngineArgs(model=path, max_model_len=max_model_len, dtype="bfloat16", **engine_kwargs)
+        args = AsyncEngineArgs(model=path, max_model_len=max_model_len, dtype=serving_dtype(), **engine_kwargs)
         self.engine = AsyncLLM.from_engine_args(args)
 
     async def chat(self, messages: Messages, sampling: Sampling, n: int = 1) -> list[Completion]:

@@ -71,6 +71,7 @@ class MazeEnv(Env):
         "Act with `move north|south|east|west`."
     )
     action_format = "move north|south|east|west"
+    splits = {"held_in": (HELD_IN_SIZES, HELD_IN_SEEDS), "held_out": (HELD_OUT_SIZES, HELD_OUT_SEEDS)}
     max_steps = STEPS_PER_CELL * max(HELD_OUT_SIZES) ** 2  # the largest maze's budget; each maze has its own
     inline_step = True
     tools = (Tool("move", "Move one cell in a compass direction (a wall wastes the turn).",
@@ -94,19 +95,17 @@ class MazeEnv(Env):
 
     # -- tasks -------------------------------------------------------------------------------
     def tasks(self, split: str) -> list[str]:
-        if split == "held_in":
-            return [task_id_of(n, s) for n in HELD_IN_SIZES for s in HELD_IN_SEEDS]
-        if split == "held_out":
-            return [task_id_of(n, s) for n in HELD_OUT_SIZES for s in HELD_OUT_SEEDS]
-        raise KeyError(split)
+        if split not in self.splits:
+            raise KeyError(split)
+        sizes, seeds = self.splits[split]
+        return [task_id_of(n, s) for n in sizes for s in seeds]
 
     def split_of(self, task_id: str) -> str:
         rows, cols, seed = parse_task(task_id)
         if task_id == task_id_of(rows, seed) and rows == cols:
-            if rows in HELD_IN_SIZES and seed in HELD_IN_SEEDS:
-                return "held_in"
-            if rows in HELD_OUT_SIZES and seed in HELD_OUT_SEEDS:
-                return "held_out"
+            for split, (sizes, seeds) in self.splits.items():
+                if rows in sizes and seed in seeds:
+                    return split
         raise KeyError(task_id)
 
     def max_steps_for(self, task_id: str) -> int:
@@ -232,7 +231,7 @@ class MazeEnv(Env):
         return [thought for _, thought in self._explore(task_id)]
 
     def _explore(self, task_id: str) -> list[tuple[str, str]]:
-        sim = MazeEnv()
+        sim = type(self)()
         sim.reset(task_id)
         plan = []
         while not sim.done:

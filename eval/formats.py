@@ -1,5 +1,7 @@
-"""The model in each action format on one suite, side by side: one evaluation per format against one running
-vLLM (the same weights and chat template for all), then `formats.md` and `formats.json` in `--out`.
+"""Evaluate one model in each action format on a suite and write the results side by side.
+
+One evaluation per format against one running vLLM (the same weights and chat template for all), then
+`formats.md` and `formats.json` in `--out`.
 
 tool_calls needs vLLM to parse calls: start it with `--enable-auto-tool-choice --tool-call-parser hermes`
 and, for the embedded SmolLM2 (whose template renders no tools), `--chat-template` TRL's `qwen2_5.jinja`
@@ -83,8 +85,8 @@ def _group(r: Results, env: str, split: str):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--llm-url", required=True, help="a running vLLM (tool calls need the flags above)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--llm-url", required=True, help="a running vLLM (tool_calls needs the flags above)")
     parser.add_argument("--out", default="runs/formats")
     parser.add_argument("--suite", default="maze")
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=list(FORMATS))

@@ -33,6 +33,25 @@ def test_side_by_side_puts_each_format_in_a_column():
     assert "| `tool_calls` | 0.0% [0.0, 16.1] | -50.0 points |" in text
 
 
+def test_the_tool_template_renders_plain_chats_as_smollm2s_own(model_dir):
+    """One vLLM with the tool-call template serves all three formats: react and function_calling see the same text."""
+    import importlib.resources
+    from pathlib import Path
+
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def render(template: str, chat: list[dict]) -> str:  # as transformers' apply_chat_template does
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        return env.from_string(template).render(messages=chat, add_generation_prompt=True)
+
+    own = (Path(model_dir) / "chat_template.jinja").read_text()
+    tools = (importlib.resources.files("trl") / "chat_templates" / "qwen2_5.jinja").read_text()
+    chat = [{"role": "system", "content": "Act."}, {"role": "user", "content": "You are in a maze."},
+            {"role": "assistant", "content": "Action: move north"}, {"role": "user", "content": "A wall."}]
+    assert render(own, chat) == render(tools, chat)
+    assert render(own, chat).endswith("<|im_start|>user\nA wall.<|im_end|>\n<|im_start|>assistant\n")
+
+
 class StandIn(BaseHTTPRequestHandler):
     """Test double of an OpenAI server: tools are refused unless `tools_on`, as vLLM does without its flags."""
 

@@ -138,7 +138,7 @@ class EnvInfoResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: str
+    status: Literal["healthy"] = Field(description="OpenEnv's HealthStatus value, as `openenv validate` reads it")
     sessions: int
     max_sessions: int
 

@@ -206,7 +206,7 @@ class EnvApp:
 
     # -- handlers ----------------------------------------------------------------------------
     async def health(self, req: Request) -> dict:
-        return {"status": "ok", "sessions": len(self.manager.sessions), "max_sessions": self.manager.max_sessions}
+        return {"status": "healthy", "sessions": len(self.manager.sessions), "max_sessions": self.manager.max_sessions}
 
     async def openapi(self, req: Request) -> dict:
         return self.spec

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
 import httpx
 import pytest
 
@@ -17,6 +21,12 @@ def their_action(env: str, action: str) -> str:
         return "move " + COMPASS_TO_LMRL[action.split()[-1]]
     if env == "wordle":  # `guess crane` -> `c r a n e`
         return " ".join(action.split()[-1])
+    if env == "alfworld" and action.startswith("move "):  # their ALFWorld's `put <object> in/on <receptacle>`
+        return "put " + action.removeprefix("move ").replace(" to ", " in/on ", 1)
+    if env == "babyai" and action == "go forward":
+        return "move forward"
+    if env == "textcraft":  # their client keeps letters, digits, commas and single spaces
+        return " ".join(re.sub(r"[^A-Za-z0-9, ]+", "", action).split())
     return action
 
 
@@ -30,34 +40,57 @@ def quick_task(env: str, split: str) -> int:
     return min(range(len(ids)), key=lambda i: tasks.GOLD_LENGTHS.get(ids[i], 10**6))
 
 
-# env -> (id field, reset index field)
-FIELDS = {"maze": ("id", "game"), "wordle": ("id", "seed"), "sciworld": ("id", "data_idx"),
-          "webshop": ("env_idx", "session_id")}
+@dataclass(frozen=True)
+class TheirClient:
+    """How AgentGym's client of one env speaks (read from `agentenv/agentenv/envs/<env>.py`)."""
+
+    index_field: str  # the task index in the reset body
+    id_field: str = "id"
+    reset_extra: dict = field(default_factory=dict)
+    create_body: dict | None = None
+    reward: str = "reward"  # the step answer's field their client takes as the reward
+    text: str = "observation"  # ... and as the next observation
+    closed: Any = True  # the close answer of their server
+
+
+CLIENTS = {
+    "maze": TheirClient("game", closed={"closed": True}),
+    "wordle": TheirClient("seed", closed={"closed": True}),
+    "sciworld": TheirClient("data_idx", closed={"closed": True}),
+    "webshop": TheirClient("session_id", id_field="env_idx", text="state", closed={"closed": True}),
+    "alfworld": TheirClient("game", reset_extra={"world_type": "Text"}, closed={"closed": True}),
+    "babyai": TheirClient("data_idx", reward="score"),
+    "textcraft": TheirClient("data_idx", create_body={"minecraft_dir": "agentenv_textcraft/", "commands": None,
+                                                       "goal": None}),
+}
 
 
 def play_their_loop(base: str, env: str, index: int, actions: list[str]) -> tuple[str, list[dict]]:
-    """AgentGym's evaluation loop for one task: create, reset(index), observe, step until done."""
-    id_field, index_field = FIELDS[env]
+    """AgentGym's evaluation loop for one task: create, reset(index), observe, step until done, close."""
+    their = CLIENTS[env]
     with httpx.Client(base_url=base, timeout=120) as http:
-        created = http.post("/create")
+        created = http.post("/create", json=their.create_body)
         assert created.status_code == 200
         env_id = created.json() if env == "webshop" else created.json()["id"]
         assert isinstance(env_id, int)
-        reset = http.post("/reset", json={id_field: env_id, index_field: index})
+        if env == "textcraft":  # their TextCraft starts an episode on create
+            assert created.json()["observation"].startswith("Crafting commands:")
+        reset = http.post("/reset", json={their.id_field: env_id, their.index_field: index, **their.reset_extra})
         assert reset.status_code == 200
-        observation = http.get("/observation", params={id_field: env_id})
-        assert observation.status_code == 200 and isinstance(observation.json(), str)
+        observation = http.get("/observation", params={their.id_field: env_id})
+        assert observation.status_code == 200
+        first = observation.json()["observation"] if env == "babyai" else observation.json()
+        assert isinstance(first, str)
         steps = []
         for action in actions:
-            r = http.post("/step", json={id_field: env_id, "action": their_action(env, action)})
+            r = http.post("/step", json={their.id_field: env_id, "action": their_action(env, action)})
             assert r.status_code == 200
             steps.append(r.json())
-        if env == "webshop":
-            assert http.post("/close", json={"env_idx": env_id}).json() == {"closed": True}
-        return observation.json(), steps
+        assert http.post("/close", json={their.id_field: env_id}).json() == their.closed
+        return first, steps
 
 
-@pytest.mark.parametrize(("env", "split"), [(env, "held_in") for env in sorted(FIELDS)] + [("maze", "held_out")])
+@pytest.mark.parametrize(("env", "split"), [(env, "held_in") for env in sorted(CLIENTS)] + [("maze", "held_out")])
 def test_agentgym_loop_plays_the_expert_with_our_rewards(served, env, split):
     url = served(env).url
     index = quick_task(env, split)
@@ -73,13 +106,19 @@ def test_agentgym_loop_plays_the_expert_with_our_rewards(served, env, split):
         actions = actions[:len(ours)]
     base = url + "/agentgym" + ("" if split == "held_in" else "/held_out")
     observation, theirs = play_their_loop(base, env, index, actions)
+    their = CLIENTS[env]
     assert observation == first
-    assert [t["reward"] for t in theirs] == pytest.approx([r.reward for r in ours])
+    assert [t[their.reward] for t in theirs] == pytest.approx([r.reward for r in ours])
     assert [t["done"] for t in theirs] == [r.done for r in ours] and theirs[-1]["done"]
-    text = "state" if env == "webshop" else "observation"
-    assert [t[text] for t in theirs] == [r.observation.text for r in ours]
+    assert [t[their.text] for t in theirs] == [r.observation.text for r in ours]
+    assert ours[-1].info["won"]
     if env == "sciworld":  # their client reads the score (0-100) as the reward
         assert theirs[-1]["score"] == ours[-1].info["score"] == 100
+    if env == "alfworld":  # their client lists the admissible commands after each observation
+        assert [t["available_actions"] for t in theirs] == [r.observation.available_actions for r in ours]
+    translated = {"alfworld": "put ", "babyai": "move forward"}.get(env)
+    if translated:  # the expert's path used the command their client words differently
+        assert any(their_action(env, a).startswith(translated) for a in actions)
 
 
 def test_per_env_shapes(served):
@@ -102,6 +141,34 @@ def test_per_env_shapes(served):
     assert actions == {"has_search_bar": True, "clickables": ["search"]}
     assert httpx.post(shop + "/close", json={"env_idx": sid}).json() == {"closed": True}
     assert httpx.post(shop + "/close", json={"env_idx": sid}).json() == {"closed": False}
+
+
+def test_alfworld_babyai_textcraft_shapes_and_refusals(served):
+    alf = served("alfworld").url + "/agentgym"
+    aid = httpx.post(alf + "/create").json()["id"]
+    r = httpx.post(alf + "/reset", json={"id": aid, "game": 1, "world_type": "Embody"})
+    assert r.status_code == 400 and "world_type 'Text'" in r.json()["message"]
+    reset = httpx.post(alf + "/reset", json={"id": aid, "game": 1, "world_type": "Text"}).json()
+    assert set(reset) == {"id", "observation", "available_actions", "task_type"} and reset["id"] == aid
+    assert httpx.get(alf + "/available_actions", params={"id": aid}).json() == reset["available_actions"]
+    assert "look" in reset["available_actions"]
+
+    baby = served("babyai").url + "/agentgym"
+    bid = httpx.post(baby + "/create").json()["id"]
+    reset = httpx.post(baby + "/reset", json={"id": bid, "data_idx": 0}).json()
+    assert reset == {"observation": reset["observation"], "reward": 0.0, "score": 0.0, "deleted": False, "done": False}
+    observed = httpx.get(baby + "/observation", params={"id": bid}).json()
+    assert observed["observation"] == reset["observation"] and observed["done"] is False
+    assert httpx.post(baby + "/close", json={"id": bid}).json() is True
+    assert httpx.post(baby + "/close", json={"id": bid}).json() is False
+
+    craft = served("textcraft").url + "/agentgym"
+    r = httpx.post(craft + "/create", json={"goal": "craft 1 diamond pickaxe"})
+    assert r.status_code == 400 and "goal" in r.json()["message"]
+    created = httpx.post(craft + "/create").json()  # an episode on the first held-in task, as theirs starts one
+    assert set(created) == {"id", "observation", "done", "reward"}
+    with EnvClient(served("textcraft").url) as client, client.session(index=0) as s:
+        assert created["observation"] == s.observation.text
 
 
 def test_errors_keep_our_statuses_except_where_their_client_reads_200(served):

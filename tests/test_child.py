@@ -92,7 +92,7 @@ def test_env_server_started_in_a_thread_outlives_the_thread_but_not_the_process(
     """)
     try:
         url, pid = parent.stdout.readline().split()
-        assert httpx.get(url + "/health").json()["status"] == "ok"
+        assert httpx.get(url + "/health").json()["status"] == "healthy"
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         assert gone([int(pid)]) == []

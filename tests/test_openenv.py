@@ -14,9 +14,12 @@ from agentgym.registry import available
 from tests.test_agentenv import quick_task
 
 openenv = pytest.importorskip("openenv.core")
+from openenv.cli._validation import validate_running_environment  # noqa: E402
 from openenv.core import GenericEnvClient  # noqa: E402
 from openenv.core.env_server.types import (  # noqa: E402
     EnvironmentMetadata,
+    HealthResponse,
+    HealthStatus,
     ResetResponse,
     SchemaResponse,
     State,
@@ -111,6 +114,20 @@ def test_http_shapes_are_openenvs(served):
     assert r.status_code == 404 and r.json()["code"] == "unknown_session"
     again = httpx.post(url + "/reset", json={"episode_id": episode}).json()  # restarts that session
     assert again["observation"]["metadata"] == {"episode_id": episode, "step_count": 0}
+
+
+def test_health_is_openenvs(served):
+    url = served("wordle").url
+    body = httpx.get(url + "/health").json()
+    assert body["status"] == HealthStatus.HEALTHY.value
+    # OpenEnv's own model forbids extra fields: ours (sessions, max_sessions) are the only difference
+    extra = {"sessions", "max_sessions"}
+    assert HealthResponse.model_validate({k: v for k, v in body.items() if k not in extra}).status == "healthy"
+    assert set(body) - {"status"} == extra
+    # `openenv validate <url>`: health, metadata and schema pass; no /mcp here (OpenEnv's MCP tools are not served)
+    report = {c["id"]: c["passed"] for c in validate_running_environment(url)["criteria"]}
+    assert report["health_endpoint"] and report["metadata_endpoint"] and report["schema_endpoint"]
+    assert not report["mcp_endpoint"]
 
 
 def test_websocket_needs_the_token_when_the_server_has_one(server_factory):

@@ -97,7 +97,7 @@ def test_env_exception_ends_only_that_session(crash_server):
         with pytest.raises(UnknownSession):
             victim.step("hello")
         assert bystander.step("hello").observation.text == "hello"
-        assert client.health()["status"] == "ok"
+        assert client.health()["status"] == "healthy"
         bystander.close()
 
 
@@ -156,7 +156,7 @@ def test_hundred_sessions_step_concurrently(echo_server):
 def test_bearer_token(server_factory):
     server = server_factory("echo", token="s3cret")
     with EnvClient(server.url) as anonymous:
-        assert anonymous.health()["status"] == "ok"  # health stays open for probes
+        assert anonymous.health()["status"] == "healthy"  # health stays open for probes
         with pytest.raises(Unauthorized):
             anonymous.session()
     with EnvClient(server.url, token="s3cret") as client, client.session() as s:

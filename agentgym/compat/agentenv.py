@@ -1,14 +1,16 @@
 """AgentGym's wire format (the `agentenv` env clients) under `/agentgym` on every env server that declares it.
 
-AgentGym's clients post to `{base}/create`, `{base}/reset`, `{base}/step`, read `{base}/observation`,
-and name their env instance with a per-server field (`env_idx` for WebShop, `id` for the others). An
-environment opts in with a class attribute `agentenv = AgentEnvSpec(...)` naming which of AgentGym's
-servers it stands in for. `{base}` is `http://host:port/agentgym` (their index counts held-in tasks)
-or `http://host:port/agentgym/held_out`.
+AgentGym's clients post to `{base}/create`, `{base}/reset`, `{base}/step`, `{base}/close`, read
+`{base}/observation`, and name their env instance with a per-server field (`env_idx` for WebShop, `id` for
+the others). An environment opts in with a class attribute `agentenv = AgentEnvSpec(...)` naming which of
+AgentGym's servers it stands in for (`FAMILIES`: the shapes of each one's answers). `{base}` is
+`http://host:port/agentgym` (their task index counts our held-in tasks) or `http://host:port/agentgym/held_out`.
 
 Statuses: ours are kept (4xx/5xx JSON `{code, message}`) except where AgentGym's client reads an error
 from a 200 answer: a step refused on LMRL-Gym's maze and wordle (an unknown or finished instance) answers
-200 `{"error": ...}`, which their client turns into the end of the episode.
+200 `{"error": ...}`, which their client turns into the end of the episode. AgentGym's ALFWorld, BabyAI and
+TextCraft clients assert a 200 and then read `observation`: an error breaks them whichever way it comes, so
+those keep our statuses too.
 """
 
 from __future__ import annotations
@@ -20,32 +22,103 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentgym.env import SPLITS, Observation
+from agentgym.env import SPLITS, Observation, StepResult
 from agentgym.errors import AgentGymError, BadRequest, UnknownSession
 from agentgym.protocol import MAX_ACTION_CHARS, Route
 from agentgym.sessions import Session, SessionManager
 
-FAMILIES = ("webshop", "sciworld", "lmrlgym")
+
+def _closed(ok: bool) -> Any:
+    return {"closed": ok}
+
+
+def _text(session: Session) -> Any:
+    return session.observation.text
+
+
+@dataclass(frozen=True)
+class Family:
+    """The answers of one of AgentGym's env servers: to create (the instance id, and the session where
+    `create_opens`), reset (id, session, task index), step (result), close, and GET observation."""
+
+    created: Callable[[int, Session | None], Any]
+    reset: Callable[[int, Session, int], Any]
+    step: Callable[[StepResult], Any]
+    closed: Callable[[bool], Any] = _closed
+    observation: Callable[[Session], Any] = _text
+    id_field: str = "id"
+    create_opens: bool = False  # TextCraft's create starts an episode at once (task 0 here)
+    errors_in_200: bool = False  # LMRL-Gym's client ends the episode on a 200 {"error"}
+    # optional fields of their create/reset bodies and the values served here (others are refused)
+    fixed: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
+def _sciworld_reset(idx: int, s: Session, index: int) -> dict[str, Any]:
+    extra = s.observation.extra
+    return {"task_name": extra.get("task_type", s.task_id), "var_num": extra.get("variation", index),
+            "task_description": extra.get("task_description", ""), "observation": s.observation.text,
+            "reward": 0.0, "score": 0.0, "deleted": False, "done": False}
+
+
+def _plain_step(r: StepResult) -> dict[str, Any]:
+    return {"observation": r.observation.text, "reward": r.reward, "done": r.done}
+
+
+FAMILIES: dict[str, Family] = {
+    "webshop": Family(
+        created=lambda idx, s: idx, reset=lambda idx, s, index: [s.observation.text, None],
+        step=lambda r: {"state": r.observation.text, "reward": r.reward, "done": r.done, "info": None},
+        id_field="env_idx"),
+    "sciworld": Family(
+        created=lambda idx, s: {"id": idx}, reset=_sciworld_reset,
+        step=lambda r: {"observation": r.observation.text, "reward": r.reward, "score": r.info.get("score", 0.0),
+                        "done": r.done}),
+    "lmrlgym": Family(
+        created=lambda idx, s: {"id": idx}, reset=lambda idx, s, index: {"id": idx, "observation": s.observation.text},
+        step=_plain_step, errors_in_200=True),
+    "alfworld": Family(
+        created=lambda idx, s: {"id": idx},
+        reset=lambda idx, s, index: {"id": idx, "observation": s.observation.text,
+                                     "available_actions": s.observation.available_actions or [],
+                                     "task_type": s.task_id},
+        step=lambda r: {**_plain_step(r), "available_actions": r.observation.available_actions or []},
+        fixed={"world_type": ("Text",)}),
+    "babyai": Family(  # their client takes `score` as the step's reward
+        created=lambda idx, s: {"id": idx},
+        reset=lambda idx, s, index: {"observation": s.observation.text, "reward": 0.0, "score": 0.0,
+                                     "deleted": False, "done": False},
+        step=lambda r: {**_plain_step(r), "score": r.reward}, closed=bool,
+        observation=lambda s: {"observation": s.observation.text, "reward": s.total_reward,
+                               "score": s.total_reward, "done": s.done, "deleted": False}),
+    "textcraft": Family(
+        created=lambda idx, s: {"id": idx, "observation": s.observation.text, "done": False, "reward": 0},
+        reset=lambda idx, s, index: {"id": idx, "observation": s.observation.text, "done": False, "reward": 0},
+        step=_plain_step, closed=bool, create_opens=True, fixed={"commands": (None,), "goal": (None,)}),
+}
 
 
 @dataclass(frozen=True)
 class AgentEnvSpec:
-    """How AgentGym's client of an environment speaks: which of their servers' shapes, the name of the
-    reset body's task index, a translation of their actions into ours, and extra GET routes (each a
-    function of the session's current observation, None before the first reset)."""
+    """How AgentGym's client of an environment speaks: which of their servers' shapes (`FAMILIES`), the
+    name of the reset body's task index, a translation of their actions into ours, and extra GET routes
+    (each a function of the session's current observation, None before the first reset)."""
 
-    family: str  # webshop | sciworld | lmrlgym
-    index_field: str  # the reset body's task index: session_id (webshop), data_idx, game (maze), seed (wordle)
+    family: str
+    index_field: str  # the reset body's task index: session_id (webshop), data_idx, game (maze, alfworld), seed
     translate: Callable[[str], str] | None = None
     extras: Mapping[str, Callable[[Observation | None], Any]] = field(default_factory=dict)  # GET {base}/<name>?<id>=
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
-            raise ValueError(f"unknown AgentGym server family '{self.family}': expected one of {FAMILIES}")
+            raise ValueError(f"unknown AgentGym server family '{self.family}': expected one of {list(FAMILIES)}")
+
+    @property
+    def shape(self) -> Family:
+        return FAMILIES[self.family]
 
     @property
     def id_field(self) -> str:
-        return "env_idx" if self.family == "webshop" else "id"
+        return self.shape.id_field
 
 
 class _Body(BaseModel):
@@ -85,7 +158,7 @@ class AgentEnvRoutes:
         if method == "POST" and verb in ("create", "reset", "step", "close"):
             return await getattr(self, verb)(req, split)
         if method == "GET" and verb == "observation":
-            return self._session(req.query(self.spec.id_field)).observation.text
+            return self.spec.shape.observation(self._session(req.query(self.spec.id_field)))
         if method == "GET" and verb == "detail":
             return self._detail(self._session(req.query(self.spec.id_field)))
         if method == "GET" and verb in self.spec.extras:
@@ -96,14 +169,22 @@ class AgentEnvRoutes:
 
     # -- verbs -----------------------------------------------------------------------------------
     async def create(self, req: Any, split: str) -> Any:
-        """A new instance id; its session opens on the first reset, which names the task."""
+        """A new instance id; its session opens on the first reset, which names the task (or at once, on
+        the split's first task, where their server starts an episode on create)."""
+        shape = self.spec.shape
+        self._check_fixed((await req.body(_Body)).model_dump())
         self._forget_closed()
+        session = None
+        if shape.create_opens:
+            task_id, _ = self.manager.resolve_task(None, split, 0)
+            session = await self.manager.create(task_id, split, None, None)
         idx = next(self._next_id)
-        self.ids[idx] = None
-        return idx if self.spec.family == "webshop" else {"id": idx}
+        self.ids[idx] = session.id if session else None
+        return shape.created(idx, session)
 
     async def reset(self, req: Any, split: str) -> Any:
         body = (await req.body(_Body)).model_dump()
+        self._check_fixed(body)
         idx = self._int(body.get(self.spec.id_field))
         if idx not in self.ids:
             raise UnknownSession(f"unknown {self.spec.id_field} {idx}: create one with POST /create")
@@ -117,15 +198,7 @@ class AgentEnvRoutes:
             self.ids[idx] = session.id
         else:
             session = await self.manager.reset(self.manager.get(sid), task_id, None)
-        text = session.observation.text
-        if self.spec.family == "webshop":
-            return [text, None]
-        if self.spec.family == "sciworld":
-            extra = session.observation.extra
-            return {"task_name": extra.get("task_type", task_id), "var_num": extra.get("variation", index),
-                    "task_description": extra.get("task_description", ""), "observation": text,
-                    "reward": 0.0, "score": 0.0, "deleted": False, "done": False}
-        return {"id": idx, "observation": text}
+        return self.spec.shape.reset(idx, session, index)
 
     async def step(self, req: Any, split: str) -> Any:
         body = await req.body(AgentEnvStep)
@@ -134,27 +207,28 @@ class AgentEnvRoutes:
             action = self.spec.translate(body.action) if self.spec.translate else body.action
             result = await self.manager.step(session, action)
         except AgentGymError as exc:
-            if self.spec.family == "lmrlgym" and exc.status < 500:
+            if self.spec.shape.errors_in_200 and exc.status < 500:
                 return {"error": exc.message, "code": exc.code}  # their client ends the episode on this
             raise
-        text, info = result.observation.text, result.info
-        if self.spec.family == "webshop":
-            return {"state": text, "reward": result.reward, "done": result.done, "info": None}
-        if self.spec.family == "sciworld":
-            return {"observation": text, "reward": result.reward, "score": info.get("score", 0.0), "done": result.done}
-        return {"observation": text, "reward": result.reward, "done": result.done}
+        return self.spec.shape.step(result)
 
-    async def close(self, req: Any, split: str) -> dict[str, bool]:
+    async def close(self, req: Any, split: str) -> Any:
         body = (await req.body(_Body)).model_dump()
         idx = self._int(body.get(self.spec.id_field))
         if idx not in self.ids:
-            return {"closed": False}
+            return self.spec.shape.closed(False)
         sid = self.ids.pop(idx)
         if sid is not None and sid in self.manager.sessions:
             await self.manager.close(sid)
-        return {"closed": True}
+        return self.spec.shape.closed(True)
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _check_fixed(self, body: dict[str, Any]) -> None:
+        for name, served in self.spec.shape.fixed.items():
+            if body.get(name, served[0]) not in served:
+                raise BadRequest(f"'{name}' {body[name]!r} is not served here: {self.spec.family} serves "
+                                 f"{name} {' or '.join(map(repr, served))}")
+
     def _int(self, raw: Any) -> int:
         if isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit()):
             return int(raw)

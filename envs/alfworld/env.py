@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
 from agentgym.errors import UnknownTask
 from agentgym.reworded import Rewording
@@ -15,6 +16,13 @@ WELCOME = "-= Welcome to TextWorld, ALFRED! =-"
 def normalize(command: str) -> str:
     """Lowercase, single spaces, no trailing full stop: how commands are compared."""
     return " ".join(command.lower().split()).rstrip(".!").strip()
+
+
+def from_agentgym(action: str) -> str:
+    """AgentGym's ALFWorld `put <object> in/on <receptacle>` as this engine's `move <object> to <receptacle>`."""
+    command = normalize(action)
+    obj, sep, receptacle = command.removeprefix("put ").partition(" in/on ")
+    return f"move {obj} to {receptacle}" if command.startswith("put ") and sep else action
 
 
 class ALFWorldEnv(Env):
@@ -37,6 +45,8 @@ class ALFWorldEnv(Env):
     )
     action_format = "one command, e.g. 'go to countertop 1' (best: one of the available actions)"
     max_steps = 50
+    agentenv = AgentEnvSpec("alfworld", index_field="game", translate=from_agentgym,
+                            extras={"available_actions": lambda obs: obs.available_actions if obs else []})
     # AgentRefine's rewording of ALFWorld's commands; the task sentence takes ALFWorld's other template
     rewording = Rewording(
         actions=(("go to", "move to"), ("take", "pick up"), ("move", "put"), ("heat", "warm"), ("cool", "chill"),

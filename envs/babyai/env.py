@@ -7,6 +7,7 @@ import io
 from functools import lru_cache
 from typing import Any
 
+from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
 from agentgym.errors import UnknownTask
 from agentgym.reworded import Rewording
@@ -22,6 +23,12 @@ UNSEEN_SEED = 10_000
 SEED_ATTEMPTS = 4  # a seed the bot cannot solve falls back to derived seeds, deterministically
 ACTIONS = ("turn left", "turn right", "go forward", "pick up", "drop", "toggle")
 ACTION_HELP = "Write one of: " + ", ".join(f"`{a}`" for a in ACTIONS) + "."
+
+
+def from_agentgym(action: str) -> str:
+    """AgentGym's BabyAI `move forward` as `go forward` (its turns and `toggle` are ours; its `go to <obj>`,
+    `pick up <obj>` and `go through <door>` are several steps here and have no one-step counterpart)."""
+    return "go forward" if " ".join(action.lower().split()) == "move forward" else action
 
 
 def task_id_of(level: str, seed: int) -> str:
@@ -105,6 +112,7 @@ class BabyAIEnv(Env):
     )
     action_format = "turn left | turn right | go forward | pick up | drop | toggle"
     max_steps = 64
+    agentenv = AgentEnvSpec("babyai", index_field="data_idx", translate=from_agentgym)
     rewording = Rewording(
         actions=(("turn left", "rotate left"), ("turn right", "rotate right"), ("go forward", "move ahead"),
                  ("pick up", "grab"), ("drop", "put down"), ("toggle", "activate")),

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from typing import Any
 
+from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
 from agentgym.errors import UnknownTask
 from agentgym.reworded import Rewording
@@ -82,6 +83,7 @@ class TextCraftEnv(Env):
     )
     action_format = "get <n> <material> | craft <n> <item> using <m> <ingredient>, ... | inventory"
     max_steps = 80
+    agentenv = AgentEnvSpec("textcraft", index_field="data_idx")
     rewording = Rewording(
         actions=(("get", "fetch"), ("craft", "make"), ("using", "from"), ("inventory", "check items")),
         text=(("Crafting commands", "Recipes"), ("Goal", "Target"), ("Got", "Fetched"), ("Crafted", "Made"),

@@ -62,10 +62,10 @@ class PipelineConfig:
     unseen_envs: list[str] = field(default_factory=list)
     eval_max_steps: int = 0  # 0: each env's own budget
     demo_episodes: int = 200  # expert demonstrations per env (held-in tasks; experts cost no LLM time)
-    explore_episodes: int = 16  # episodes per env the cloned model plays with `feedback` (held-in tasks)
+    explore_episodes: int = 32  # episodes per env the cloned model plays with `feedback` (held-in tasks)
     feedback: str = "refine"  # refine = env-error feedback + the recovering turn flagged as a refinement
     explore_max_steps: int = 0  # 0: each env's own budget
-    explore_temperature: float = 0.5
+    explore_temperature: float = 1.0  # a cloned model rarely errs when greedy: sampling makes the errors that refinements recover from
     max_tokens: int = 32  # reply budget; the demonstrations' replies must fit in it (checked)
     # Past exchanges the agent sees beside the instruction and the latest observation (None: all). The
     # maze's observation says all the agent needs, and with none a small model cannot copy its last reply.

@@ -57,6 +57,17 @@ def test_same_tasks_and_rewards_in_other_words(name: str) -> None:
         env.split_of(env.tasks("held_in")[0] + SUFFIX)  # held-in tasks have no reworded variant
 
 
+def test_reworded_maze_wall_reads_as_a_place_not_a_direction() -> None:
+    env = load("maze")()
+    task = env.tasks(REWORDED)[0]
+    obs = env.reset(task)
+    closed = [d for d in ("up", "down", "left", "right") if d not in obs.available_actions[0].split()
+              and all(d not in a.split() for a in obs.available_actions)]
+    error = env.step(f"head {closed[0]}").info["error"]
+    assert "to the up" not in error and "to the down" not in error
+    assert any(place in error for place in ("above", "below", "to the left", "to the right"))
+
+
 def test_reworded_split_over_http(maze) -> None:
     with EnvClient(maze.url) as client:
         info = client.info()

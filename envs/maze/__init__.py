@@ -80,7 +80,10 @@ class MazeEnv(Env):
     agentenv = AgentEnvSpec("lmrlgym", index_field="game", translate=from_lmrlgym)
     rewording = Rewording(
         actions=(("move", "head"), ("north", "up"), ("south", "down"), ("east", "right"), ("west", "left")),
-        text=(("moved", "headed"), ("goal", "exit"), ("Walls", "Blocked"), ("northern", "top"), ("western", "left")),
+        text=(("moved", "headed"), ("goal", "exit"), ("Walls", "Blocked"), ("northern", "top"), ("western", "left"),
+              # phrases before their direction word (longest first), so a wall is "above", not "to the up"
+              ("to the north", "above"), ("to the south", "below"), ("to the east", "to the right"),
+              ("to the west", "to the left")),
     )
 
     def __init__(self) -> None:

@@ -80,7 +80,8 @@ def test_expert_plan_over_http_carries_the_thoughts(server_factory):
 def test_demonstrated_replies_fit_the_pipeline_budget(server_factory, tmp_path, model_dir):
     """No reply the model is taught is cut by the budget the pipeline generates with, nor by its stops."""
     cfg = load_config(None, [f"out={tmp_path}", f"model={model_dir}"])
-    url = server_factory("maze").url
+    env_name = cfg.envs[0]  # the default main job's env
+    url = server_factory(env_name).url
 
     async def demos():
         async with AsyncEnvClient(url) as env:
@@ -89,7 +90,7 @@ def test_demonstrated_replies_fit_the_pipeline_budget(server_factory, tmp_path, 
 
     from trajectories.store import TrajectoryStore
 
-    store = TrajectoryStore(tmp_path / "maze.jsonl")
+    store = TrajectoryStore(tmp_path / f"{env_name}.jsonl")
     for traj in asyncio.run(demos()):
         assert traj.won
         store.append(traj)

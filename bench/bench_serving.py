@@ -1,5 +1,6 @@
 """How to serve a trained model: vLLM start-up time and decode tokens/s for the base model without LoRA,
-the base model on a LoRA-enabled server, a LoRA adapter on that server, and the same adapter merged.
+the base model on a LoRA-enabled server, a LoRA adapter on that server, and the same adapter merged; where
+the server chose float32 (a CPU without native bf16), the base model in bfloat16 too.
 
     .venv/bin/python bench/bench_serving.py --concurrency 8 --tokens 64      # this CPU machine
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from agentgym.llm import OpenAIChatLLM, Sampling
 from agentgym.models import resolve_model
-from agentgym.vllm_server import VLLMServer
+from agentgym.vllm_server import VLLMServer, serving_dtype
 
 
 def make_adapter(base: str, out: Path) -> tuple[str, str]:
@@ -67,6 +68,8 @@ def main() -> None:
         setups = [("base, LoRA off", dict(model=base), ["base"]),
                   ("LoRA on: base / adapter", dict(model=base, loras={"adapter": adapter}), ["base", "adapter"]),
                   ("merged, LoRA off", dict(model=merged), ["merged"])]
+        if serving_dtype() != "bfloat16":  # the dtype the server chose here, beside the bf16 it passed over
+            setups.append(("base, LoRA off, bfloat16", dict(model=base, extra_args=["--dtype", "bfloat16"]), ["base"]))
         for label, kwargs, served in setups:
             t0 = time.monotonic()
             with VLLMServer(served_name=served[0], **kwargs) as server:

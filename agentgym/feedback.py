@@ -1,4 +1,12 @@
-"""Feedback strategies: composable objects the runner consults at errors and after failed episodes.
+"""Feedback strategies: composable objects whose hooks the runner calls at named moments of an episode.
+
+The hooks, in the order an episode meets them (each default does nothing, so a strategy overrides only
+what it needs, and a new strategy never edits the runner):
+- `before_step`: may replace the agent's action (or its unparsable reply) with a corrected one;
+- `on_unparsable` / `on_invalid_action`: what to tell the agent about a reply that did not parse or an
+  action the environment refused (None: the runner's default, see `Runner`);
+- `after_step`: sees every action the environment answered, and may flag its turn;
+- `another_attempt` / `after_episode`: whether the task is tried again, and a lesson carried into it.
 
 - `EnvError` (E2CL error correction): the parser's or the environment's message goes back to the agent,
   which retries; bounded consecutive retries.
@@ -12,11 +20,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentgym.llm import LLM, Sampling
 from agentgym.react import parse_action
+from agentgym.trajectory import Trajectory, Turn
 
 
 @dataclass
@@ -24,38 +34,66 @@ class EpisodeContext:
     """What a strategy may look at during one episode."""
 
     task_id: str
-    plan: list[str] | None = None  # the expert's actions, when a teacher asked for them
-    thoughts: list[str] | None = None  # the expert's reasons for them, where the env gives them
     executed: list[str] = field(default_factory=list)  # valid actions taken so far
     last_observation: str = ""
+    errors_in_row: int = 0  # erroneous turns since the last accepted action (before the turn a hook sees)
+    plan: list[str] | None = None  # the expert's actions, once `expert_plan` fetched them
+    thoughts: list[str] | None = None  # the expert's reasons for them, where the env gives them
+    fetch_plan: Callable[[], Awaitable[dict[str, Any]]] | None = field(default=None, repr=False)
+
+    async def expert_plan(self) -> list[str] | None:
+        """The expert's actions for this task, fetched from the environment on first use."""
+        if self.plan is None and self.fetch_plan is not None:
+            plan = await self.fetch_plan()
+            self.plan, self.thoughts = plan["actions"], plan.get("thoughts")
+        return self.plan
 
 
 class Strategy:
-    name = ""
-    needs_plan = False
-    # Behaviour switches the runner reads; strategies compose by combining them.
-    feedback_on_error = False  # tell the agent what went wrong (else it just sees the next observation)
-    flags_refinement = False
-    attempts = 1
+    """A feedback strategy: hooks the runner calls; every default leaves the episode as it is."""
 
-    async def correct(self, ctx: EpisodeContext, proposed: str | None, error: str | None) -> str | None:
-        """A corrected action for this step, or None to let the agent's action stand."""
+    name = ""
+
+    async def before_step(self, ctx: EpisodeContext, proposed: str | None, error: str | None) -> str | None:
+        """An action to run instead of the agent's `proposed` one (None when its reply did not parse, with the
+        parser's `error`), or None to let the agent's reply stand."""
         return None
 
-    async def reflect(self, llm: LLM, transcript: str) -> str | None:
-        """A lesson to carry into the next attempt after a failure, or None."""
+    async def on_unparsable(self, ctx: EpisodeContext, reply: str, error: str) -> str | None:
+        """What to tell the agent about a reply that did not parse, or None for the parser's own `error`."""
+        return None
+
+    async def on_invalid_action(self, ctx: EpisodeContext, action: str, error: str, observation: str) -> str | None:
+        """What to tell the agent about an action the environment refused, or None: it sees the plain
+        `observation` (which an env usually words as the error) and is not told it erred."""
+        return None
+
+    async def after_step(self, ctx: EpisodeContext, turn: Turn) -> None:
+        """Called once the environment answered `turn`'s action (`turn.valid` says whether it took it)."""
+
+    def another_attempt(self, traj: Trajectory) -> bool:
+        """Whether the task is tried again after the finished episode `traj`."""
+        return False
+
+    async def after_episode(self, llm: LLM, traj: Trajectory) -> str | None:
+        """Called after every episode the LLM `llm` played to its end; a lesson to carry into the next attempt
+        at its task (when `another_attempt` asks for one), or None."""
         return None
 
 
 class EnvError(Strategy):
     name = "env-error"
-    feedback_on_error = True
+
+    async def on_invalid_action(self, ctx: EpisodeContext, action: str, error: str, observation: str) -> str | None:
+        return f"Your action '{action}' was not accepted: {error}\nTry a different action.\n{observation}"
 
 
-class Refine(Strategy):
+class Refine(EnvError):
     name = "refine"
-    feedback_on_error = True
-    flags_refinement = True
+
+    async def after_step(self, ctx: EpisodeContext, turn: Turn) -> None:
+        if turn.valid and ctx.errors_in_row:
+            turn.refinement = True
 
 
 def _same(a: str | None, b: str | None) -> bool:
@@ -70,15 +108,14 @@ class Teacher(Strategy):
     def __init__(self, llm: LLM | None = None, sampling: Sampling | None = None):
         self.llm = llm
         self.sampling = sampling or Sampling(temperature=0.0, max_tokens=64)
-        self.needs_plan = llm is None
 
-    async def correct(self, ctx: EpisodeContext, proposed: str | None, error: str | None) -> str | None:
+    async def before_step(self, ctx: EpisodeContext, proposed: str | None, error: str | None) -> str | None:
         if self.llm is None:
             # The agent is kept on the plan, so the plan's next action is valid from the current state.
-            k = len(ctx.executed)
-            if ctx.plan is None or k >= len(ctx.plan) or _same(proposed, ctx.plan[k]):
+            plan, k = await ctx.expert_plan(), len(ctx.executed)
+            if plan is None or k >= len(plan) or _same(proposed, plan[k]):
                 return None
-            return ctx.plan[k]
+            return plan[k]
         if error is None:
             return None  # a teacher model only steps in on errors
         prompt = (
@@ -89,6 +126,14 @@ class Teacher(Strategy):
         return parse_action(reply[0].text).action
 
 
+def transcript(traj: Trajectory, max_chars: int = 3000) -> str:
+    """A readable summary of an episode, for reflections."""
+    lines = [t.text for t in traj.turns[1:2]]
+    lines += [f"> {t.action}" if t.role == "assistant" else t.text for t in traj.turns[2:]]
+    text = "\n".join(lines)
+    return text if len(text) <= max_chars else text[:1000] + "\n...\n" + text[-(max_chars - 1000):]
+
+
 class Reflect(Strategy):
     name = "reflect"
 
@@ -96,7 +141,16 @@ class Reflect(Strategy):
         self.attempts = attempts
         self.sampling = sampling or Sampling(temperature=0.0, max_tokens=96)
 
+    def another_attempt(self, traj: Trajectory) -> bool:
+        return not traj.won and traj.attempt + 1 < self.attempts
+
+    async def after_episode(self, llm: LLM, traj: Trajectory) -> str | None:
+        if not self.another_attempt(traj):
+            return None
+        return await self.reflect(llm, transcript(traj))
+
     async def reflect(self, llm: LLM, transcript: str) -> str | None:
+        """The agent's own lesson from the `transcript` of its failed episode."""
         prompt = (
             f"{transcript}\n\nYou did not complete the task. In two sentences, say what went wrong and what "
             "you will do differently next time."

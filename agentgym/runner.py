@@ -62,14 +62,6 @@ def build_context(turns: list[Turn], max_chars: int, history: int | None = None)
     return messages + chat_messages(kept)
 
 
-def transcript(traj: Trajectory, max_chars: int = 3000) -> str:
-    """A readable summary of an episode, for reflections."""
-    lines = [t.text for t in traj.turns[1:2]]
-    lines += [f"> {t.action}" if t.role == "assistant" else t.text for t in traj.turns[2:]]
-    text = "\n".join(lines)
-    return text if len(text) <= max_chars else text[:1000] + "\n...\n" + text[-(max_chars - 1000):]
-
-
 class _LLMFailure(RuntimeError):
     """The LLM failed to answer (as opposed to the environment failing)."""
 
@@ -94,9 +86,6 @@ class Runner:
     @property
     def model_name(self) -> str:
         return "expert" if self.llm is None else self.llm.model
-
-    def _any(self, attr: str) -> bool:
-        return any(getattr(s, attr) for s in self.strategies)
 
     async def info(self) -> dict:
         """The env's metadata (and, once, the LLM's model name), fetched on first use."""
@@ -138,13 +127,60 @@ class Runner:
             traj.duration_s = time.monotonic() - t0
         return traj
 
+    async def _play(self, session: AsyncEnvSession, traj: Trajectory, info: dict, reflection: str | None) -> None:
+        """The episode's loop: the agent replies, strategies may correct it, the env steps, the agent is told
+        what happened; until the env says done or the agent is given up on."""
+        ctx = EpisodeContext(task_id=traj.task_id, last_observation=session.observation.text,
+                             fetch_plan=lambda: self.env.expert_plan(traj.task_id))
+        traj.turns += self._instruction(session, traj.split, info, reflection)
+        ended = None
+        while ended is None:
+            turn, error = await self._reply(ctx, traj)
+            if error is None:
+                ended = await self._step(session, ctx, traj, turn)
+            else:  # the reply did not parse and no strategy corrected it: nothing to step
+                told = await self._first("on_unparsable", ctx, turn.text, error) or error
+                ended = self._erred(ctx, traj, turn, told, observation="")
+        traj.ended = ended
+        if ended == "gave_up":
+            traj.error = f"gave up after {ctx.errors_in_row} erroneous turns in a row"
+
+    def _instruction(self, session: AsyncEnvSession, split: str, info: dict, reflection: str | None) -> list[Turn]:
+        """The system prompt and the first user message: the env's instruction, its first observation, and the
+        lesson of an earlier attempt."""
+        words = info.get("reworded", info) if split == REWORDED else info  # the reworded split's own words
+        observation = observation_message(session.observation.text, session.observation.available_actions)
+        first = first_user_message(words["instruction"], words["action_format"],
+                                   observation.removeprefix("Observation: "), reflection)
+        return [Turn("system", self.action_format.system_prompt(self.tools), kind="instruction"),
+                Turn("user", first, kind="instruction")]
+
+    async def _reply(self, ctx: EpisodeContext, traj: Trajectory) -> tuple[Turn, str | None]:
+        """The agent's next turn, parsed, or the turn a strategy put in its place; with the parser's error
+        when the reply did not parse and was not corrected."""
+        turn = await self._act(ctx, traj.turns)
+        traj.turns.append(turn)
+        parsed = self.action_format.parse(turn.text, turn.tool_calls, self.tools)
+        turn.action = parsed.action
+        fix = await self._first("before_step", ctx, parsed.action, parsed.error)
+        if fix is None:
+            return turn, parsed.error
+        # the strategy overrules the agent: its turn is erroneous, and the corrected turn is what runs
+        turn.erroneous, turn.valid = True, False
+        traj.turns.append(Turn("user", f"Teacher: that is not the right action here. Do this instead: {fix}",
+                               kind="teacher", feedback=True))
+        text, calls = self.action_format.write(fix, "I follow the teacher's correction.", self.tools)
+        traj.turns.append(Turn("assistant", text, kind="action", action=fix, refinement=True, tool_calls=calls))
+        return traj.turns[-1], None
+
     async def _act(self, ctx: EpisodeContext, turns: list[Turn]) -> Turn:
+        """The LLM's reply to the context so far, or the expert's next planned action."""
         if self.llm is None:
-            k = len(ctx.executed)
-            if ctx.plan is None or k >= len(ctx.plan):
+            plan, k = await ctx.expert_plan(), len(ctx.executed)
+            if plan is None or k >= len(plan):
                 raise RuntimeError("the expert's plan is exhausted before the episode ended")
-            thought = ctx.thoughts[k] if ctx.thoughts else f"The next step toward the goal is: {ctx.plan[k]}."
-            text, calls = self.action_format.write(ctx.plan[k], thought, self.tools)
+            thought = ctx.thoughts[k] if ctx.thoughts else f"The next step toward the goal is: {plan[k]}."
+            text, calls = self.action_format.write(plan[k], thought, self.tools)
             return Turn("assistant", text, kind="action", tool_calls=calls)
         t = time.monotonic()
         try:
@@ -157,113 +193,86 @@ class Runner:
                     completion_tokens=reply.completion_tokens, latency_s=time.monotonic() - t,
                     tool_calls=reply.tool_calls)
 
-    async def _correction(self, ctx: EpisodeContext, proposed: str | None, error: str | None) -> str | None:
+    async def _step(self, session: AsyncEnvSession, ctx: EpisodeContext, traj: Trajectory, turn: Turn) -> str | None:
+        """Run the turn's action in the env and record what the agent sees next; how the episode ended, if it did."""
+        result = await session.step(turn.action)
+        traj.steps += 1
+        traj.reward += result.reward
+        traj.score = float(result.info.get("score", traj.score) or 0.0)
+        turn.valid, turn.reward = bool(result.info.get("valid", True)), result.reward
+        ctx.last_observation = result.observation.text
+        obs = observation_message(result.observation.text, result.observation.available_actions)
         for strategy in self.strategies:
-            fix = await strategy.correct(ctx, proposed, error)
-            if fix:
-                return fix
+            await strategy.after_step(ctx, turn)
+        gave_up = None
+        if turn.valid:
+            ctx.executed.append(turn.action)
+            ctx.errors_in_row = 0
+            traj.turns.append(Turn("user", obs, kind="observation"))
+        else:
+            error = result.info.get("error") or result.observation.text
+            told = await self._first("on_invalid_action", ctx, turn.action, error, obs)
+            gave_up = self._erred(ctx, traj, turn, told, observation=obs)
+        if result.done:
+            traj.won = bool(result.info.get("won", False))
+            return "won" if traj.won else "lost" if result.terminated else "out_of_steps"
+        return gave_up
+
+    def _erred(self, ctx: EpisodeContext, traj: Trajectory, turn: Turn, told: str | None,
+               observation: str) -> str | None:
+        """The one rule for an unparsable reply and an invalid action: the turn is erroneous; the agent is told
+        `told` (a feedback turn) or, when nothing is told, sees the plain `observation`; after more than
+        `max_retries` erroneous turns in a row the agent was told about, it is given up on ("gave_up")."""
+        turn.valid, turn.erroneous = False, True
+        traj.invalid_actions += 1
+        ctx.errors_in_row += 1
+        if told is None:
+            traj.turns.append(Turn("user", observation, kind="observation"))
+            return None
+        traj.turns.append(Turn("user", told, kind="feedback", feedback=True))
+        return "gave_up" if ctx.errors_in_row > self.config.max_retries else None
+
+    async def _first(self, hook: str, ctx: EpisodeContext, *args) -> str | None:
+        """The first answer a strategy's `hook` gives (strategies are asked in order), or None."""
+        for strategy in self.strategies:
+            answer = await getattr(strategy, hook)(ctx, *args)
+            if answer:
+                return answer
         return None
 
-    async def _play(self, session: AsyncEnvSession, traj: Trajectory, info: dict, reflection: str | None) -> None:
-        ctx = EpisodeContext(task_id=traj.task_id, last_observation=session.observation.text)
-        if self.expert_mode or self._any("needs_plan"):
-            plan = await self.env.expert_plan(traj.task_id)
-            ctx.plan, ctx.thoughts = plan["actions"], plan.get("thoughts")
-        words = info.get("reworded", info) if traj.split == REWORDED else info  # the reworded split's own words
-        first = first_user_message(words["instruction"], words["action_format"],
-                                   observation_message(session.observation.text, session.observation.available_actions)
-                                   .removeprefix("Observation: "), reflection)
-        turns = traj.turns
-        system = self.action_format.system_prompt(self.tools)
-        turns += [Turn("system", system, kind="instruction"), Turn("user", first, kind="instruction")]
-        tell, flag_recovery = self._any("feedback_on_error"), self._any("flags_refinement")
-        errors_in_row, after_error = 0, False
-        while True:
-            turn = await self._act(ctx, turns)
-            turns.append(turn)
-            parsed = self.action_format.parse(turn.text, turn.tool_calls, self.tools)
-            turn.action = parsed.action
-            fix = await self._correction(ctx, parsed.action, parsed.error)
-            if fix is None and parsed.error:
-                turn.valid, turn.erroneous = False, True
-                traj.invalid_actions += 1
-                errors_in_row, after_error = errors_in_row + 1, True
-                turns.append(Turn("user", parsed.error, kind="feedback", feedback=True))
-                if errors_in_row > self.config.max_retries:
-                    traj.error, traj.ended = f"gave up after {errors_in_row} erroneous turns in a row", "gave_up"
-                    return
-                continue
-            if fix is not None:  # the teacher overrules the agent; the corrected turn is what runs
-                turn.erroneous, turn.valid = True, False
-                turns.append(Turn("user", f"Teacher: that is not the right action here. Do this instead: {fix}",
-                                  kind="teacher", feedback=True))
-                text, calls = self.action_format.write(fix, "I follow the teacher's correction.", self.tools)
-                turn = Turn("assistant", text, kind="action", action=fix, refinement=True, tool_calls=calls)
-                turns.append(turn)
-            result = await session.step(turn.action)
-            traj.steps += 1
-            traj.reward += result.reward
-            traj.score = float(result.info.get("score", traj.score) or 0.0)
-            turn.valid, turn.reward = bool(result.info.get("valid", True)), result.reward
-            ctx.last_observation = result.observation.text
-            obs = observation_message(result.observation.text, result.observation.available_actions)
-            if turn.valid:
-                ctx.executed.append(turn.action)
-                if after_error and flag_recovery:
-                    turn.refinement = True
-                errors_in_row, after_error = 0, False
-                turns.append(Turn("user", obs, kind="observation"))
-            else:
-                turn.erroneous = True
-                traj.invalid_actions += 1
-                errors_in_row, after_error = errors_in_row + 1, True
-                error = result.info.get("error") or result.observation.text
-                if tell:
-                    turns.append(Turn("user", f"Your action '{turn.action}' was not accepted: {error}\n"
-                                      f"Try a different action.\n{obs}", kind="feedback", feedback=True))
-                else:
-                    turns.append(Turn("user", obs, kind="observation"))
-            if result.done:
-                traj.won = bool(result.info.get("won", False))
-                traj.ended = "won" if traj.won else "lost" if result.terminated else "out_of_steps"
-                return
-            if tell and errors_in_row > self.config.max_retries:
-                traj.error, traj.ended = f"gave up after {errors_in_row} erroneous turns in a row", "gave_up"
-                return
-
     # -- many episodes -----------------------------------------------------------------------
-    @property
-    def attempts(self) -> int:
-        """Attempts per task: more than one only when a reflection strategy asks and an LLM plays."""
-        if self.llm is None or not any(s.attempts > 1 for s in self.strategies):
-            return 1
-        return max(s.attempts for s in self.strategies)
-
     def is_last_attempt(self, traj: Trajectory) -> bool:
-        """True when no further attempt at its task follows `traj`."""
-        return traj.won or traj.aborted or traj.attempt + 1 >= self.attempts
+        """True when no further attempt at its task follows `traj`: only an LLM tries again, after an
+        episode that was played to its end, when a strategy asks for another attempt."""
+        return self.llm is None or traj.aborted or not any(s.another_attempt(traj) for s in self.strategies)
+
+    async def _lesson(self, traj: Trajectory) -> str | None:
+        """What the strategies' `after_episode` hooks carry from `traj` into the next attempt (they are called
+        after every episode an LLM played to its end, not after an infrastructure failure)."""
+        if self.llm is None or traj.aborted:
+            return None
+        lessons = [await s.after_episode(self.llm, traj) for s in self.strategies]
+        return "\n".join(lesson for lesson in lessons if lesson) or None
 
     async def run_task(self, task_id: str, episode: int = 0, previous: Trajectory | None = None,
                        on_trajectory: Callable[[Trajectory], None] | None = None) -> list[Trajectory]:
-        """One task, with further attempts carrying reflections when a `reflect` strategy asks for them;
-        `previous` is a stored attempt to continue after. Each attempt goes to `on_trajectory` as it ends."""
-        reflector = next((s for s in self.strategies if s.attempts > 1), None)
+        """One task, with further attempts (carrying lessons) while a strategy asks for them; `previous` is a
+        stored attempt to continue after. Each attempt goes to `on_trajectory` as it ends."""
         out: list[Trajectory] = []
-        start, reflection = 0, None
+        attempt, lesson = 0, None
         if previous is not None:
             if self.is_last_attempt(previous):
                 return out
-            start = previous.attempt + 1
-            reflection = await reflector.reflect(self.llm, transcript(previous))
-        for attempt in range(start, self.attempts):
-            traj = await self.run_episode(task_id, episode, attempt, reflection)
+            attempt, lesson = previous.attempt + 1, await self._lesson(previous)
+        while True:
+            traj = await self.run_episode(task_id, episode, attempt, lesson)
             out.append(traj)
             if on_trajectory is not None:
                 on_trajectory(traj)
+            lesson = await self._lesson(traj)
             if self.is_last_attempt(traj):
-                break
-            reflection = await reflector.reflect(self.llm, transcript(traj))
-        return out
+                return out
+            attempt += 1
 
     async def run(self, jobs: list[tuple[int, str]], on_trajectory: Callable[[Trajectory], None] | None = None,
                   limit: asyncio.Semaphore | None = None,

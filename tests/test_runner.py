@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from agentgym import AsyncEnvClient
-from agentgym.feedback import EnvError, Refine, Reflect, Teacher, make_strategies
+from agentgym.feedback import EnvError, EpisodeContext, Refine, Reflect, Strategy, Teacher, make_strategies
 from agentgym.llm import ScriptedLLM
 from agentgym.react import parse_action
 from agentgym.runner import Runner, RunnerConfig, build_context
@@ -129,6 +129,54 @@ def test_reflection_is_carried_into_the_next_attempt(maze):
     assert "gave up" in first.error
     assert "read the open directions" in second.turns[1].text
     assert "read the open directions" not in first.turns[1].text
+
+
+class Coach(Strategy):
+    """A strategy written only through the runner's hooks (nothing in the runner knows it)."""
+
+    name = "coach"
+
+    def __init__(self):
+        self.seen: list[tuple[int, str]] = []
+
+    async def on_unparsable(self, ctx: EpisodeContext, reply: str, error: str) -> str | None:
+        return "Coach: answer with one line 'Action: move <direction>'."
+
+    async def on_invalid_action(self, ctx: EpisodeContext, action: str, error: str, observation: str) -> str | None:
+        return f"Coach: '{action}' is no move here ({ctx.errors_in_row} in a row so far).\n{observation}"
+
+    def another_attempt(self, traj: Trajectory) -> bool:
+        return not traj.won and traj.attempt == 0
+
+    async def after_episode(self, llm, traj: Trajectory) -> str | None:
+        self.seen.append((traj.attempt, traj.ended))
+        return "Coach's lesson: read the open directions." if self.another_attempt(traj) else None
+
+
+def test_a_strategy_made_of_hooks_alone_drives_feedback_giving_up_and_retries(maze):
+    coach = Coach()
+
+    async def main():
+        async with AsyncEnvClient(maze.url) as env:
+            plan = iter(await env.expert(TASK))
+
+            def reply(messages):
+                if "Coach's lesson" not in messages[1]["content"]:
+                    return "I am lost." if len(messages) < 4 else act("fly upward")
+                return act(next(plan))
+
+            runner = Runner(ScriptedLLM(reply), env, [coach], RunnerConfig(max_retries=1))
+            return await runner.run_task(TASK)
+
+    first, second = run(main())
+    # an unparsable reply and an invalid action are told by the same hooks' words and count alike
+    told = [t.text for t in first.turns if t.feedback]
+    assert told[0].startswith("Coach: answer with one line") and told[1].startswith("Coach: 'fly upward' is no move")
+    assert "(1 in a row so far)" in told[1]
+    assert (first.ended, first.invalid_actions) == ("gave_up", 2)
+    assert first.error == "gave up after 2 erroneous turns in a row"
+    assert second.won and second.attempt == 1 and "Coach's lesson" in second.turns[1].text
+    assert coach.seen == [(0, "gave_up"), (1, "won")]
 
 
 def test_env_failure_ends_only_that_episode(server_factory):

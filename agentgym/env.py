@@ -63,6 +63,55 @@ class StepResult:
         }
 
 
+@dataclass(frozen=True)
+class SeededTasks:
+    """Task ids `<env>-<kind>-s<seed>` over kinds (levels, task types) and seeds, declared once for an env's
+    `seeded_tasks`: listing, parsing and splits follow from it.
+
+    Held-in: a held-in kind at a seed below `unseen_seed`; held-out: a kind never seen in held-in, or any
+    kind at a seed from `unseen_seed` on. The lists hold `held_in_seeds` of each held-in kind and
+    `held_out_seeds` of each held-out kind, the kinds taking turns (a prefix of a list covers every kind).
+    """
+
+    env: str
+    kind: str  # what a kind is called in messages: "level", "task"
+    held_in: tuple[str, ...]
+    held_out: tuple[str, ...]
+    held_in_seeds: range
+    held_out_seeds: range
+    unseen_seed: int = 10_000
+
+    def id(self, kind: str, seed: int) -> str:
+        """The id of `kind` at `seed`."""
+        return f"{self.env}-{kind}-s{seed}"
+
+    def tasks(self, split: str) -> list[str]:
+        """The listed ids of `split` (KeyError for another split)."""
+        kinds, seeds = {"held_in": (self.held_in, self.held_in_seeds),
+                        "held_out": (self.held_out, self.held_out_seeds)}[split]
+        return [self.id(kind, seed) for seed in seeds for kind in kinds]
+
+    def parse(self, task_id: str) -> tuple[str, int]:
+        """(kind, seed) of a well-formed id of a hosted kind; KeyError otherwise."""
+        head, _, seed = task_id.rpartition("-s")
+        kind = head.removeprefix(f"{self.env}-")
+        if kind == head or kind not in self.held_in + self.held_out or not (seed.isascii() and seed.isdigit()) \
+                or task_id != self.id(kind, int(seed)):
+            raise KeyError(task_id)
+        return kind, int(seed)
+
+    def split_of(self, task_id: str) -> str:
+        """The split of a well-formed id (KeyError otherwise), from the id alone."""
+        kind, seed = self.parse(task_id)
+        return "held_in" if kind in self.held_in and seed < self.unseen_seed else "held_out"
+
+    def unknown(self, task_id: str) -> UnknownTask:
+        """The error for an id these tasks do not have, with what an id looks like."""
+        return UnknownTask(
+            f"unknown {self.env} task '{task_id}': ids are {self.env}-<{self.kind}>-s<seed> with a {self.kind} "
+            f"among {', '.join(self.held_in + self.held_out)} (e.g. {self.id(self.held_in[0], 0)})")
+
+
 class Env:
     """Base class of every environment.
 
@@ -85,10 +134,22 @@ class Env:
     inline_step: ClassVar[bool] = False
     # Word swaps for the `held_out_reworded` split (agentgym.reworded); None: the env has no such split.
     rewording: ClassVar[Rewording | None] = None
+    # Task ids `<env>-<kind>-s<seed>` declared once: `tasks`, `split_of` and `parse_task` follow from it.
+    seeded_tasks: ClassVar[SeededTasks | None] = None
 
     def tasks(self, split: str) -> list[str]:
         """Stable task ids of a split (`held_in` or `held_out`)."""
-        raise NotImplementedError
+        if self.seeded_tasks is None:
+            raise NotImplementedError
+        return self.seeded_tasks.tasks(split)
+
+    def parse_task(self, task_id: str) -> tuple[str, int]:
+        """(kind, seed) of a task of `seeded_tasks`; `UnknownTask`, saying what an id looks like, otherwise."""
+        assert self.seeded_tasks is not None, f"{type(self).__name__} declares no seeded_tasks"
+        try:
+            return self.seeded_tasks.parse(task_id)
+        except KeyError:
+            raise self.seeded_tasks.unknown(task_id) from None
 
     def reset(self, task_id: str, seed: int | None = None) -> Observation:
         """Start the episode of `task_id` and return the first observation (`UnknownTask`: see `check_task`)."""
@@ -172,6 +233,8 @@ class Env:
 
     def split_of(self, task_id: str) -> str:
         """The split a task belongs to; environments override it with a pure function of the id."""
+        if self.seeded_tasks is not None:
+            return self.seeded_tasks.split_of(task_id)
         for split in SPLITS:
             if task_id in self.tasks(split):
                 return split

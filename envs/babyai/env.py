@@ -8,8 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from agentgym.compat import AgentEnvSpec
-from agentgym.env import Env, Observation, StepResult
-from agentgym.errors import UnknownTask
+from agentgym.env import Env, Observation, SeededTasks, StepResult
 from agentgym.reworded import Rewording
 from envs.babyai.text import describe, name_of
 
@@ -31,24 +30,8 @@ def from_agentgym(action: str) -> str:
     return "go forward" if " ".join(action.lower().split()) == "move forward" else action
 
 
-def task_id_of(level: str, seed: int) -> str:
-    return f"babyai-{level}-s{seed}"
-
-
-def parse_task(task_id: str) -> tuple[str, int]:
-    """(level, seed) of a well-formed id of a hosted level; KeyError otherwise."""
-    prefix, _, rest = task_id.partition("-")
-    level, _, seed = rest.rpartition("-s")
-    if prefix != "babyai" or level not in HELD_IN_LEVELS + HELD_OUT_LEVELS or not seed.isdigit() \
-            or task_id != task_id_of(level, int(seed)):
-        raise KeyError(task_id)
-    return level, int(seed)
-
-
-def split_of_id(task_id: str) -> str:
-    """held_in: a held-in level with a seed below 10,000; held_out: a held-out level, or an unseen seed."""
-    level, seed = parse_task(task_id)
-    return "held_in" if level in HELD_IN_LEVELS and seed < UNSEEN_SEED else "held_out"
+TASKS = SeededTasks("babyai", "level", HELD_IN_LEVELS, HELD_OUT_LEVELS, HELD_IN_SEEDS, HELD_OUT_SEEDS, UNSEEN_SEED)
+task_id_of, parse_task = TASKS.id, TASKS.parse
 
 
 def make_level(level: str) -> Any:
@@ -120,6 +103,7 @@ class BabyAIEnv(Env):
               ("Your mission", "Your goal"), ("go to", "move to"), ("next to", "beside")),
     )
     inline_step = True
+    seeded_tasks = TASKS
 
     def __init__(self) -> None:
         self._levels: dict[str, Any] = {}
@@ -128,33 +112,13 @@ class BabyAIEnv(Env):
         self.done = False
         self.steps = 0
 
-    # -- tasks -------------------------------------------------------------------------------
-    def tasks(self, split: str) -> list[str]:
-        if split == "held_in":
-            return [task_id_of(lv, s) for s in HELD_IN_SEEDS for lv in HELD_IN_LEVELS]  # levels take turns
-        if split == "held_out":
-            return [task_id_of(lv, s) for s in HELD_OUT_SEEDS for lv in HELD_OUT_LEVELS]
-        raise KeyError(split)
-
-    def split_of(self, task_id: str) -> str:
-        return split_of_id(task_id)
-
-    def _parse(self, task_id: str) -> tuple[str, int]:
-        try:
-            return parse_task(task_id)
-        except KeyError:
-            raise UnknownTask(
-                f"unknown babyai task '{task_id}': ids are babyai-<Level>-s<seed> with a level among "
-                f"{', '.join(HELD_IN_LEVELS + HELD_OUT_LEVELS)} (e.g. {task_id_of(HELD_IN_LEVELS[0], 0)})"
-            ) from None
-
     def max_steps_for(self, task_id: str) -> int:
         """Three times the bot's path plus 10 (BabyAI's own limits run to hundreds of steps)."""
         return 3 * len(self.expert(task_id)) + 10
 
     # -- episode -----------------------------------------------------------------------------
     def reset(self, task_id: str, seed: int | None = None) -> Observation:
-        level, task_seed = self._parse(task_id)
+        level, task_seed = self.parse_task(task_id)
         real_seed, _ = solve(level, task_seed)
         if level not in self._levels:
             self._levels[level] = make_level(level)
@@ -222,7 +186,7 @@ class BabyAIEnv(Env):
 
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
         """minigrid's BabyAIBot, played from the reset state until the mission succeeds."""
-        return list(solve(*self._parse(task_id))[1])
+        return list(solve(*self.parse_task(task_id))[1])
 
 
 def _door_state(obj: Any) -> int | None:

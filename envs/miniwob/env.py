@@ -8,8 +8,7 @@ import shutil
 import threading
 from typing import Any
 
-from agentgym.env import Env, Observation, StepResult
-from agentgym.errors import UnknownTask
+from agentgym.env import Env, Observation, SeededTasks, StepResult
 from agentgym.reworded import Rewording
 from envs.miniwob.page import actionable, describe
 
@@ -22,24 +21,8 @@ ACTION_HELP = "Write `click <ref>` or `type <ref> <text>` with a ref number from
 _ACTION = re.compile(r"^(click|type)\s+\[?(\d+)\]?(?:\s+(.*))?$", re.S)
 
 
-def task_id_of(task: str, seed: int) -> str:
-    return f"miniwob-{task}-s{seed}"
-
-
-def parse_task(task_id: str) -> tuple[str, int]:
-    """(MiniWoB task name, episode seed) of a valid id; KeyError otherwise."""
-    head, _, seed = task_id.rpartition("-s")
-    task = head.removeprefix("miniwob-")
-    if not head.startswith("miniwob-") or task not in HELD_IN_TASKS + HELD_OUT_TASKS or not seed.isdigit() \
-            or task_id != task_id_of(task, int(seed)):
-        raise KeyError(task_id)
-    return task, int(seed)
-
-
-def split_of_id(task_id: str) -> str:
-    """held_out for task types never seen in held-in, or unseen seeds (10,000 on)."""
-    task, seed = parse_task(task_id)
-    return "held_in" if task in HELD_IN_TASKS and seed < UNSEEN_SEED else "held_out"
+TASKS = SeededTasks("miniwob", "task", HELD_IN_TASKS, HELD_OUT_TASKS, HELD_IN_SEEDS, HELD_OUT_SEEDS, UNSEEN_SEED)
+parse_task = TASKS.parse
 
 
 def _use_system_chromium() -> None:
@@ -135,6 +118,7 @@ class MiniWoBEnv(Env):
     max_steps = 10
     rewording = Rewording(actions=(("click", "press"), ("type", "enter")),
                           text=(("Page text", "Visible text"), ("textbox", "input field"), ("Task", "Goal")))
+    seeded_tasks = TASKS
 
     def __init__(self) -> None:
         self.browser: Browser | None = None
@@ -146,30 +130,10 @@ class MiniWoBEnv(Env):
         self._plans: dict[str, list[str]] = {}
         self._last_text = ""
 
-    # -- tasks -------------------------------------------------------------------------------
-    def tasks(self, split: str) -> list[str]:
-        if split == "held_in":
-            return [task_id_of(t, s) for s in HELD_IN_SEEDS for t in HELD_IN_TASKS]  # task types take turns
-        if split == "held_out":
-            return [task_id_of(t, s) for s in HELD_OUT_SEEDS for t in HELD_OUT_TASKS]
-        raise KeyError(split)
-
-    def split_of(self, task_id: str) -> str:
-        return split_of_id(task_id)
-
-    def _parse(self, task_id: str) -> tuple[str, int]:
-        try:
-            return parse_task(task_id)
-        except KeyError:
-            raise UnknownTask(
-                f"unknown miniwob task '{task_id}': ids are miniwob-<task>-s<seed> with a task among "
-                f"{', '.join(HELD_IN_TASKS + HELD_OUT_TASKS)} (e.g. {task_id_of(HELD_IN_TASKS[0], 0)})"
-            ) from None
-
     # -- episode -----------------------------------------------------------------------------
     def reset(self, task_id: str, seed: int | None = None) -> Observation:
         """Open the task's page in this session's browser (started now, or reused for the same task type)."""
-        task, episode_seed = self._parse(task_id)
+        task, episode_seed = self.parse_task(task_id)
         if self.browser is None or self.browser.task != task:
             self.close_browser()
             self.browser = Browser(task)
@@ -208,7 +172,7 @@ class MiniWoBEnv(Env):
 
     def expert(self, task_id: str, seed: int | None = None) -> list[str]:
         """Actions read off the task's first page (fields and DOM), in a browser of the expert's own."""
-        task, episode_seed = self._parse(task_id)
+        task, episode_seed = self.parse_task(task_id)
         with self._expert_lock:
             if task_id not in self._plans:
                 if self._expert_browser is None or self._expert_browser.task != task:

@@ -35,6 +35,7 @@ from agentgym.env_server import EnvServer
 from agentgym.registry import available
 from bench.bench_protocol import percentile
 from tests.fuzzing import fuzz
+from tests.processes import live_processes, still_alive
 from trajectories.store import TrajectoryStore
 
 ROOT = Path(__file__).parent.parent
@@ -43,16 +44,6 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.e
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "agentgym.cli", *args]
-
-
-def alive(pids: list[int], timeout: float = 15.0) -> list[int]:
-    """Those of `pids` still running (zombies excepted) after up to `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.2)
 
 
 # -- fuzz ------------------------------------------------------------------------------------
@@ -148,7 +139,7 @@ def bench_resume(trials: int, episodes: int) -> list[tuple[str, str]]:
             family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            orphans += len(alive(family))
+            orphans += len(still_alive(family))
             stored_at_kill = len(TrajectoryStore(out).keys())
             subprocess.run(collect_cmd(out, episodes, True), env=ENV, check=True, capture_output=True)
             keys = [t.key for t in TrajectoryStore(out)]
@@ -185,24 +176,13 @@ def bench_orphans(with_vllm: bool) -> list[tuple[str, str]]:
             family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            rows.append((f"SIGKILL of {name}", f"{len(alive(family))} of its {len(family)} processes left behind"))
+            left = still_alive(family)
+            rows.append((f"SIGKILL of {name}", f"{len(left)} of its {len(family)} processes left behind"))
             print(rows[-1], flush=True)
     return rows
 
 
 # -- ScienceWorld JVMs -----------------------------------------------------------------------
-def jvms(pid: int | None = None) -> set[int]:
-    procs = psutil.Process(pid).children(recursive=True) if pid else psutil.process_iter()
-    out = set()
-    for p in procs:
-        try:
-            if p.name() == "java" and p.status() != psutil.STATUS_ZOMBIE:
-                out.add(p.pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
 async def sciworld_sessions(url: str, sessions: int, concurrency: int) -> collections.Counter:
     """Sessions that step, reset, get deleted during a step, or are left to expire."""
     outcomes: collections.Counter = collections.Counter()
@@ -238,7 +218,7 @@ async def sciworld_sessions(url: str, sessions: int, concurrency: int) -> collec
 
 
 def bench_jvms(sessions: int, concurrency: int) -> list[tuple[str, str]]:
-    before = jvms()
+    before = live_processes(name="java")
     ttl = 5.0
     with EnvServer("sciworld", ttl=ttl, max_sessions=concurrency * 2) as server:
         pid = server.pid
@@ -246,9 +226,9 @@ def bench_jvms(sessions: int, concurrency: int) -> list[tuple[str, str]]:
         outcomes = asyncio.run(sciworld_sessions(server.url, sessions, concurrency))
         elapsed = time.monotonic() - t0
         time.sleep(ttl * 2 + 2)  # the reaper closes the sessions left to expire
-        inside = jvms(pid)
+        inside = live_processes(pid, "java")
     time.sleep(2)
-    after = jvms() - before
+    after = live_processes(name="java") - before
     shown = ", ".join(f"{k} {v}" for k, v in outcomes.items())
     return [(f"ScienceWorld: {sessions} sessions ({shown}) in {elapsed:.0f} s",
              f"JVMs of the server after expiry: {len(inside)}; JVMs left on the machine after it stopped: "

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from agentgym.client import EnvClient
 from agentgym.env_server import EnvServer
 
 
@@ -38,6 +41,25 @@ def served(server_factory):
 @pytest.fixture(scope="session")
 def echo_server(server_factory) -> EnvServer:
     return server_factory("echo")
+
+
+@pytest.fixture(scope="session")
+def maze(served) -> EnvServer:
+    """The maze server the runner, protocol and maze tests share."""
+    return served("maze")
+
+
+@pytest.fixture(scope="module")
+def client(server: EnvServer):
+    """A client of the test module's `server` fixture (each env's test module says which server that is)."""
+    with EnvClient(server.url, timeout=120) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def env_cache(tmp_path_factory) -> Path:
+    """An empty AGENTGYM_CACHE for a module's own env server, for envs that generate games into the cache."""
+    return tmp_path_factory.mktemp("agentgym-cache")
 
 
 @pytest.fixture(scope="session")
@@ -86,11 +108,11 @@ from tests.browser import browser, chromium, pytest_runtest_makereport  # noqa: 
 
 
 @pytest.fixture(scope="session")
-def view_runs(server_factory, tmp_path_factory):
+def view_runs(maze, tmp_path_factory):
     """Run folders with erring, teacher-corrected and expert trajectories on maze, and two eval reports."""
     from tests.view_data import make_runs
 
-    return make_runs(server_factory("maze").url, tmp_path_factory.mktemp("view-runs") / "runs")
+    return make_runs(maze.url, tmp_path_factory.mktemp("view-runs") / "runs")
 
 
 @pytest.fixture(scope="session")

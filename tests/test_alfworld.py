@@ -20,15 +20,8 @@ HELD_OUT = problems.listed("held_out")
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("agentgym-cache")
-
-
-@pytest.fixture(scope="module")
-def client(server_factory, cache):
-    server = server_factory("alfworld", extra_env={"AGENTGYM_CACHE": str(cache)})
-    with EnvClient(server.url) as c:
-        yield c
+def server(server_factory, env_cache):
+    return server_factory("alfworld", extra_env={"AGENTGYM_CACHE": str(env_cache)})
 
 
 def test_splits_hold_out_goals_and_rooms() -> None:
@@ -57,9 +50,9 @@ def test_problem_is_a_pure_function_of_the_id() -> None:
 
 
 @pytest.mark.parametrize("task_id", [HELD_OUT[3]])  # cool (the contract test plays a sample of every split)
-def test_expert_wins_over_http(client: EnvClient, cache: Path, task_id: str) -> None:
+def test_expert_wins_over_http(client: EnvClient, env_cache: Path, task_id: str) -> None:
     actions = client.expert(task_id)
-    cached = next(cache.joinpath("alfworld").glob(f"*/{task_id}.json"))
+    cached = next(env_cache.joinpath("alfworld").glob(f"*/{task_id}.json"))
     assert json.loads(cached.read_text())["walkthrough"] == actions
     with client.session(task_id=task_id) as s:
         goal = problems.parse_task(task_id)[0]

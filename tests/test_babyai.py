@@ -13,9 +13,8 @@ from envs.babyai.text import describe
 
 
 @pytest.fixture(scope="module")
-def client(server_factory):
-    with EnvClient(server_factory("babyai").url) as c:
-        yield c
+def server(served):
+    return served("babyai")
 
 
 def test_splits_hold_out_levels_and_seeds() -> None:

@@ -14,6 +14,8 @@ import httpx
 import psutil
 import pytest
 
+from tests.processes import still_alive
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -22,22 +24,6 @@ def parent_process(body: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(body)], stdout=subprocess.PIPE, text=True,
                             env=env, cwd=ROOT)
-
-
-def gone(pids: list[int], timeout: float = 15.0) -> list[int]:
-    """The pids among `pids` still alive (zombies count as gone) after waiting up to `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = []
-        for pid in pids:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.2)
 
 
 def test_sigkill_of_the_parent_takes_its_server_and_workers_down():
@@ -72,7 +58,7 @@ def test_sigkill_of_the_parent_takes_its_server_and_workers_down():
         assert len(family) == 3  # the guard, the server, its worker
         parent.kill()
         parent.wait()
-        assert gone(family) == []
+        assert still_alive(family) == []
     finally:
         parent.kill()
 
@@ -95,7 +81,7 @@ def test_env_server_started_in_a_thread_outlives_the_thread_but_not_the_process(
         assert httpx.get(url + "/health").json()["status"] == "healthy"
         parent.send_signal(signal.SIGKILL)
         parent.wait()
-        assert gone([int(pid)]) == []
+        assert still_alive([int(pid)]) == []
     finally:
         parent.kill()
 
@@ -126,6 +112,6 @@ def test_ctrl_c_during_start_up_stops_the_server():
         pids = [p.pid for p in family]
         parent.send_signal(signal.SIGINT)
         assert parent.stdout.readline().strip() == "interrupted"
-        assert gone(pids) == []
+        assert still_alive(pids) == []
     finally:
         parent.kill()

@@ -61,7 +61,7 @@ def test_collect_with_refine_survives_a_kill_and_resumes(vllm_server, server_fac
     assert sum(t.invalid_actions for t in trajs) > 0
 
 
-def test_in_process_vllm_engine_backend(server_factory):
+def test_in_process_vllm_engine_backend(maze):
     """vLLM's engine inside this process plays an episode through the same runner."""
     import asyncio
 
@@ -70,7 +70,6 @@ def test_in_process_vllm_engine_backend(server_factory):
     from agentgym.llm import Sampling, VLLMEngineLLM
     from agentgym.runner import Runner, RunnerConfig
 
-    maze = server_factory("maze")
     llm = VLLMEngineLLM("smollm2")
 
     async def main():

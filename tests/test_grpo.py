@@ -24,8 +24,7 @@ def test_episode_tensors_mask_everything_but_model_tokens(model_dir):
 
 
 @pytest.mark.slow
-def test_grpo_smoke_run_against_live_maze(server_factory, tmp_path):
-    maze = server_factory("maze")
+def test_grpo_smoke_run_against_live_maze(maze, tmp_path):
     recipe = GRPORecipe(max_steps=2, per_device_train_batch_size=2, num_generations=2, max_turns=2,
                         max_new_tokens=16, tasks=4, learning_rate=1e-4, invalid_penalty=0.25)
     result = train_grpo([maze.url], "smollm2", tmp_path / "grpo", recipe, progress=False)

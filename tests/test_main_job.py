@@ -70,18 +70,18 @@ def test_wordle_thoughts_follow_the_feedback():
             assert guesses[i].upper() in thoughts[i]
 
 
-def test_expert_plan_over_http_carries_the_thoughts(server_factory):
-    with EnvClient(server_factory("maze").url) as client:
+def test_expert_plan_over_http_carries_the_thoughts(maze):
+    with EnvClient(maze.url) as client:
         plan = client.expert_plan("maze-4x4-s5")
         assert plan["actions"] == client.expert("maze-4x4-s5")
         assert plan["thoughts"] == MazeEnv().expert_thoughts("maze-4x4-s5")
 
 
-def test_demonstrated_replies_fit_the_pipeline_budget(server_factory, tmp_path, model_dir):
+def test_demonstrated_replies_fit_the_pipeline_budget(served, tmp_path, model_dir):
     """No reply the model is taught is cut by the budget the pipeline generates with, nor by its stops."""
     cfg = load_config(None, [f"out={tmp_path}", f"model={model_dir}"])
     env_name = cfg.envs[0]  # the default main job's env
-    url = server_factory(env_name).url
+    url = served(env_name).url
 
     async def demos():
         async with AsyncEnvClient(url) as env:
@@ -105,9 +105,9 @@ def test_demonstrated_replies_fit_the_pipeline_budget(server_factory, tmp_path, 
         check_reply_budget(tmp_path, small)
 
 
-def test_windowed_samples_are_the_contexts_the_agent_saw(server_factory):
+def test_windowed_samples_are_the_contexts_the_agent_saw(maze):
     """With history=0 each learned reply becomes one sample whose context is exactly what the LLM was sent."""
-    url = server_factory("maze").url
+    url = maze.url
 
     async def episode():
         async with AsyncEnvClient(url) as env:
@@ -126,8 +126,8 @@ def test_windowed_samples_are_the_contexts_the_agent_saw(server_factory):
         assert len(sent) == 3  # system, instruction, latest observation
 
 
-def test_failures_are_told_apart(server_factory):
-    url = server_factory("maze").url
+def test_failures_are_told_apart(maze):
+    url = maze.url
 
     class Down(ScriptedLLM):
         async def chat(self, messages, sampling, n=1):

@@ -12,9 +12,8 @@ from envs.maze.grid import OPPOSITE, distances, generate, shortest_path
 
 
 @pytest.fixture(scope="module")
-def client(server_factory):
-    with EnvClient(server_factory("maze").url) as c:
-        yield c
+def server(maze):
+    return maze
 
 
 # -- in process ----------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from agentgym import EnvClient
 from agentgym.errors import UnknownTask
 from envs.miniwob import MiniWoBEnv
 from envs.miniwob.env import HELD_IN_TASKS, HELD_OUT_TASKS, parse_task
@@ -15,12 +14,6 @@ from envs.miniwob.page import describe
 @pytest.fixture(scope="module")
 def server(server_factory):
     return server_factory("miniwob")
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    with EnvClient(server.url) as c:
-        yield c
 
 
 def drivers(pid: int) -> dict[int, list[psutil.Process]]:

@@ -18,11 +18,6 @@ from eval.suites import suite_from_dict
 REWORDED = "held_out_reworded"
 
 
-@pytest.fixture(scope="module")
-def maze(server_factory):
-    return server_factory("maze")
-
-
 def test_rewording_swaps_whole_words_in_one_pass() -> None:
     r = Rewording(actions=(("go to", "move to"), ("move", "put"), ("take", "pick up")), text=(("arrive", "get"),))
     assert r.to_agent("go to the fridge; move the apple; you arrive") == "move to the fridge; put the apple; you get"

@@ -19,11 +19,6 @@ from trajectories.store import TrajectoryStore
 TASK = "maze-4x4-s3"
 
 
-@pytest.fixture(scope="module")
-def maze(server_factory):
-    return server_factory("maze")
-
-
 def run(coro):
     return asyncio.run(coro)
 

@@ -11,6 +11,7 @@ import pytest
 
 from agentgym import EnvClient
 from envs.sciworld import SciWorldEnv, pool, tasks
+from tests.processes import live_processes
 
 HELD_IN = tasks.tasks("held_in")
 HELD_OUT = tasks.tasks("held_out")
@@ -29,27 +30,9 @@ OUT_SEEN_TYPE = shortest(HELD_OUT, tasks.HELD_IN_TYPES)
 AMBIGUOUS_TASK = "sciworld-grow-plant-v0"  # its gold path answers an ambiguity question with "0"
 
 
-def java_children(pid: int) -> set[int]:
-    """Live JVMs started (directly or not) by process `pid`."""
-    out = set()
-    for p in psutil.Process(pid).children(recursive=True):
-        try:
-            if p.name() == "java" and p.status() != psutil.STATUS_ZOMBIE:
-                out.add(p.pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
 @pytest.fixture(scope="module")
 def server(server_factory):
     return server_factory("sciworld")
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    with EnvClient(server.url, timeout=120) as c:
-        yield c
 
 
 def play(client: EnvClient, task_id: str, actions: list[str]):
@@ -142,25 +125,25 @@ def test_sessions_do_not_leak_jvms(server_factory) -> None:
     server = server_factory("sciworld", ttl=4.0)
     pid = server.pid
     with EnvClient(server.url, timeout=120) as c:
-        assert java_children(pid) == set()  # nothing starts before it is needed
+        assert live_processes(pid, "java") == set()  # nothing starts before it is needed
         a = c.session(task_id=IN_A)
-        jvm_a = java_children(pid)
+        jvm_a = live_processes(pid, "java")
         c.session(task_id=IN_B)  # never closed by the client
-        jvms = java_children(pid)
+        jvms = live_processes(pid, "java")
         assert len(jvm_a) == 1 and len(jvms) == 2
         a.reset(task_id=IN_B)  # a reset reuses the session's JVM
-        assert jvm_a <= java_children(pid) <= jvms
+        assert jvm_a <= live_processes(pid, "java") <= jvms
         a.close()
-        assert java_children(pid) <= jvms - jvm_a  # (b's JVM may have expired already)
+        assert live_processes(pid, "java") <= jvms - jvm_a  # (b's JVM may have expired already)
         c.expert(IN_A)  # the catalog starts its own JVM for experts
-        catalog = java_children(pid) - jvms
+        catalog = live_processes(pid, "java") - jvms
         assert len(catalog) == 1
         deadline = time.monotonic() + 30  # b expires after 4 s idle: the reaper must close its JVM
-        while java_children(pid) != catalog and time.monotonic() < deadline:
+        while live_processes(pid, "java") != catalog and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert java_children(pid) == catalog
+        assert live_processes(pid, "java") == catalog
         c.session(task_id=IN_A)  # left open: stopping the server must end it
-        everything = java_children(pid)
+        everything = live_processes(pid, "java")
     server.stop()
     alive = [p for p in everything | jvms if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
     assert not alive, f"JVMs survived the server: {alive}"

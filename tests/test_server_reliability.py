@@ -23,11 +23,6 @@ from envs.textworld import TextWorldEnv, games
 from tests.fake_envs import WatchCloseEnv
 
 
-@pytest.fixture(scope="module")
-def maze(server_factory):
-    return server_factory("maze")
-
-
 def raw_request(url: str, head: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send bytes no HTTP client would send as they are; return status, headers and body."""
     parts = urlsplit(url)

@@ -96,8 +96,7 @@ def test_infrastructure_failures_are_played_again_on_resume(server_factory, tmp_
     assert sorted(keys) == [(f"echo-{i}", i) for i in range(4)]  # each episode once
 
 
-def test_reflection_attempts_are_stored_as_they_end_and_resume_after_the_last(server_factory, tmp_path):
-    server = server_factory("maze")
+def test_reflection_attempts_are_stored_as_they_end_and_resume_after_the_last(maze, tmp_path):
     store = TrajectoryStore(tmp_path / "run.jsonl")
     stored_when_reflecting: list[int] = []
 
@@ -108,7 +107,7 @@ def test_reflection_attempts_are_stored_as_they_end_and_resume_after_the_last(se
         return "Thought: try.\nAction: go nowhere"
 
     async def run(episodes: int):
-        async with AsyncEnvClient(server.url) as env:
+        async with AsyncEnvClient(maze.url) as env:
             runner = Runner(ScriptedLLM(reply), env, [Reflect(attempts=3)], RunnerConfig(max_steps=2, concurrency=1))
             return await collect(runner, "held_in", episodes, store, resume=True, show_progress=False)
 

@@ -12,9 +12,8 @@ from envs.textcraft.recipes import UNSEEN_MATERIALS, graph
 
 
 @pytest.fixture(scope="module")
-def client(server_factory):
-    with EnvClient(server_factory("textcraft").url) as c:
-        yield c
+def server(served):
+    return served("textcraft")
 
 
 def test_graph_is_a_deterministic_dag() -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from agentgym import EnvClient
 from envs.textworld import TextWorldEnv, games, tasks
 from envs.textworld.env import clean
 
@@ -21,15 +20,8 @@ HELD_OUT = tasks.tasks("held_out")
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("agentgym-cache")
-
-
-@pytest.fixture(scope="module")
-def client(server_factory, cache):
-    server = server_factory("textworld", extra_env={"AGENTGYM_CACHE": str(cache)})
-    with EnvClient(server.url) as c:
-        yield c
+def server(server_factory, env_cache):
+    return server_factory("textworld", extra_env={"AGENTGYM_CACHE": str(env_cache)})
 
 
 def game_folder(cache: Path, task_id: str) -> Path:
@@ -68,12 +60,12 @@ def test_ids_are_canonical_and_unlisted_ones_have_a_split():
             env.split_of(bad)
 
 
-def test_game_cache_is_reused(client, cache):
+def test_game_cache_is_reused(client, env_cache):
     task_id = HELD_IN[50]
-    assert not game_folder(cache, task_id).exists()
+    assert not game_folder(env_cache, task_id).exists()
     with client.session(task_id=task_id) as s:
         first = s.observation
-        files = sorted(game_folder(cache, task_id).iterdir())
+        files = sorted(game_folder(env_cache, task_id).iterdir())
         assert [f.name for f in files] == ["game.json", "game.z8", "meta.json"]
         stamps = [f.stat().st_mtime_ns for f in files]
         assert s.reset() == first
@@ -110,7 +102,7 @@ def test_clean_strips_banner_and_status_line():
     assert clean(raw) == "Hello there."
 
 
-def test_concurrent_sessions_load_games_safely(client, cache):
+def test_concurrent_sessions_load_games_safely(client, env_cache):
     """textworld's logic parser is not thread-safe: a fresh server whose first sessions all load games at
     once (cached games, so no generation serialises them) must still serve every one."""
     import asyncio
@@ -129,6 +121,6 @@ def test_concurrent_sessions_load_games_safely(client, cache):
                 await s.close()
             return sessions, results
 
-    with EnvServer("textworld", extra_env={"AGENTGYM_CACHE": str(cache)}) as fresh:
+    with EnvServer("textworld", extra_env={"AGENTGYM_CACHE": str(env_cache)}) as fresh:
         sessions, results = asyncio.run(main(fresh.url))
     assert len({s.id for s in sessions}) == 16 and all(r.observation.text for r in results)

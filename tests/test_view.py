@@ -127,8 +127,7 @@ def test_bad_input_gets_a_clear_4xx(viewer):
     assert page.status_code == 404 and 'id="error-message"' in page.text  # people get a page
 
 
-def test_playing_a_text_env_by_hand_records_a_demonstration(viewer, server_factory):
-    maze = server_factory("maze")
+def test_playing_a_text_env_by_hand_records_a_demonstration(viewer, maze):
     with EnvClient(maze.url) as client:
         task = client.tasks("held_in")[1]
         plan = client.expert(task)

@@ -54,7 +54,7 @@ def test_task_prompts_are_a_trl_dataset(served):
 
 @pytest.mark.slow
 def test_grpo_trains_inside_trls_tool_loop(served, model_dir, tmp_path):
-    """A few GRPO steps of TRL's own tool-calling loop on the CPU, rewards from the live maze."""
+    """A GRPO step of TRL's own tool-calling loop on the CPU, rewards from the live maze."""
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoTokenizer
@@ -73,7 +73,7 @@ def test_grpo_trains_inside_trls_tool_loop(served, model_dir, tmp_path):
         return created[-1]
 
     config = GRPOConfig(
-        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2, num_generations=2,
+        output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, num_generations=2,
         max_completion_length=24, max_tool_calling_iterations=2, learning_rate=1e-5, logging_steps=1,
         report_to="none", use_cpu=True, bf16=False, save_strategy="no", dataloader_num_workers=0,
     )
@@ -81,9 +81,9 @@ def test_grpo_trains_inside_trls_tool_loop(served, model_dir, tmp_path):
     trainer = GRPOTrainer(model_dir, args=config, processing_class=tokenizer, environment_factory=factory,
                           train_dataset=Dataset.from_list(task_prompts(url, n=4)), peft_config=lora)
     result = trainer.train()
-    assert result.global_step == 2
+    assert result.global_step == 1
     logged = [h for h in trainer.state.log_history if "reward" in h]
-    assert len(logged) == 2 and all(f"rewards/{Env.__name__}/mean" in h for h in logged)
+    assert len(logged) == 1 and all(f"rewards/{Env.__name__}/mean" in h for h in logged)
     assert created and all(e.get_reward() in (0.0, 1.0) for e in created)
     started = [e for e in created if e.steps or e._session is not None or e.done]
     assert started, "reset() was never called on the pooled environments"

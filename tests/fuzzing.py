@@ -22,14 +22,15 @@ class FuzzRun:
 
 
 def fuzz(url: str, max_examples: int, phases: str = "coverage,fuzzing,stateful", seed: int = 13,
-         timeout: float = 1800) -> FuzzRun:
-    """Run schemathesis's CLI against the server at `url` (its /openapi.json) and summarise it."""
+         timeout: float = 1800, mode: str = "all") -> FuzzRun:
+    """Run schemathesis's CLI against the server at `url` (its /openapi.json) and summarise it; `mode`
+    "negative" sends only requests the schema forbids, "all" valid ones too."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         cmd = [sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json", "--checks", ",".join(CHECKS),
-               "--max-examples", str(max_examples), "--phases", phases, "--workers", "1", "--seed", str(seed),
-               "--generation-database", "none", "--no-color", "--request-timeout", "300", "--report", "json",
-               "--report-json-path", str(report)]
+               "--max-examples", str(max_examples), "--phases", phases, "--mode", mode, "--workers", "1",
+               "--seed", str(seed), "--generation-database", "none", "--no-color", "--request-timeout", "300",
+               "--report", "json", "--report-json-path", str(report)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp)
         if not report.exists():
             raise RuntimeError(f"schemathesis wrote no report:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

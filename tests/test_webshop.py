@@ -24,9 +24,8 @@ from envs.webshop.search import search, tokenize
 
 
 @pytest.fixture(scope="module")
-def client(server_factory):
-    with EnvClient(server_factory("webshop").url) as c:
-        yield c
+def server(served):
+    return served("webshop")
 
 
 def _pairs(goal: Goal) -> set[tuple[str, str, str]]:

@@ -12,9 +12,8 @@ from envs.wordle.logic import ATTEMPTS, OPENER, WORDS, feedback, solve, summary,
 
 
 @pytest.fixture(scope="module")
-def client(server_factory):
-    with EnvClient(server_factory("wordle").url) as c:
-        yield c
+def server(served):
+    return served("wordle")
 
 
 # -- in process ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ what it needs, and a new strategy never edits the runner):
 - `after_step`: sees every action the environment answered, and may flag its turn;
 - `another_attempt` / `after_episode`: whether the task is tried again, and a lesson carried into it.
 
+The strategies:
 - `EnvError` (E2CL error correction): the parser's or the environment's message goes back to the agent,
   which retries; bounded consecutive retries.
 - `Teacher` (E2CL teacher-guided): the expert's plan (or a second LLM) corrects an off-track or invalid

@@ -60,27 +60,3 @@ def test_collect_with_refine_survives_a_kill_and_resumes(vllm_server, server_fac
     # A 135M model errs often in TextWorld: the feedback path is exercised for real.
     assert sum(t.invalid_actions for t in trajs) > 0
 
-
-def test_in_process_vllm_engine_backend(maze):
-    """vLLM's engine inside this process plays an episode through the same runner."""
-    import asyncio
-
-    from agentgym import AsyncEnvClient
-    from agentgym.feedback import EnvError
-    from agentgym.llm import Sampling, VLLMEngineLLM
-    from agentgym.runner import Runner, RunnerConfig
-
-    llm = VLLMEngineLLM("smollm2")
-
-    async def main():
-        try:
-            async with AsyncEnvClient(maze.url) as env:
-                runner = Runner(llm, env, [EnvError()], RunnerConfig(sampling=Sampling(max_tokens=24), max_steps=2))
-                return await runner.run([(0, "maze-4x4-s0"), (1, "maze-4x4-s1")])
-        finally:
-            await llm.aclose()
-
-    trajs = asyncio.run(main())
-    assert len(trajs) == 2 and all(t.error is None or "gave up" in t.error for t in trajs)
-    replies = [t for traj in trajs for t in traj.turns if t.role == "assistant"]
-    assert replies and all(t.completion_tokens > 0 and t.prompt_tokens > 50 for t in replies)

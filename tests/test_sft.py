@@ -1,9 +1,11 @@
-"""A real SFT run on the embedded model: masked tokens carry no loss, loss falls, the adapter loads,
-vLLM serves the merged model."""
+"""A real SFT run on the embedded model: masked tokens carry no loss, loss falls, the adapter loads, and
+vLLM's engine inside this process serves the merged model, playing maze through the runner (one vLLM
+start-up proves both the merged folder and the in-process backend; the shared test vLLM serves the base)."""
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+
 import pytest
 
 from tests.test_training_data import episode
@@ -14,7 +16,7 @@ from trajectories.store import TrajectoryStore
 pytestmark = pytest.mark.slow
 
 
-def test_sft_masks_errors_learns_and_is_served(tmp_path, model_dir):
+def test_sft_masks_errors_learns_and_is_served(tmp_path, model_dir, maze):
     store = TrajectoryStore(tmp_path / "data.jsonl")
     trajs = [episode(f"t{i}", bad=("fly away",), actions=("move north", "move east")) for i in range(6)]
     for t in trajs:
@@ -59,11 +61,23 @@ def test_sft_masks_errors_learns_and_is_served(tmp_path, model_dir):
     tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), result.adapter_dir)
     assert nll(tuned) < before  # the adapter loads and makes the demonstrated reply more likely
 
-    from agentgym.vllm_server import VLLMServer
+    from agentgym import AsyncEnvClient
+    from agentgym.feedback import EnvError
+    from agentgym.llm import Sampling, VLLMEngineLLM
+    from agentgym.runner import Runner, RunnerConfig
 
-    with VLLMServer(result.merged_dir, served_name="tuned") as server:
-        body = {"model": "tuned", "messages": [{"role": "system", "content": "You are an agent."},
-                                               {"role": "user", "content": "Task t3."}],
-                "max_tokens": 16, "temperature": 0}
-        reply = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=300).json()
-        assert reply["model"] == "tuned" and reply["usage"]["completion_tokens"] > 0
+    llm = VLLMEngineLLM(result.merged_dir)
+
+    async def play():
+        try:
+            async with AsyncEnvClient(maze.url) as env:
+                runner = Runner(llm, env, [EnvError()], RunnerConfig(sampling=Sampling(max_tokens=24), max_steps=2))
+                return await runner.run([(0, "maze-4x4-s0"), (1, "maze-4x4-s1")])
+        finally:
+            await llm.aclose()
+
+    trajs = asyncio.run(play())
+    assert len(trajs) == 2 and all(t.error is None or "gave up" in t.error for t in trajs)
+    assert {t.model for t in trajs} == {result.merged_dir}
+    replies = [t for traj in trajs for t in traj.turns if t.role == "assistant"]
+    assert replies and all(t.completion_tokens > 0 and t.prompt_tokens > 50 for t in replies)

@@ -1,7 +1,7 @@
 """Steps/s in process: `SciWorldEnv.step` (fast path) vs. the package's `ScienceWorldEnv.step`.
 
-    .venv/bin/python bench/bench_sciworld.py [--rounds 3] [--deterministic]
-    .venv/bin/python bench/bench_sciworld.py --http 1 16 [--seconds 10] [--warmup 10] [--deterministic]
+    .venv/bin/python bench/bench_sciworld.py [--rounds 3] [--nondeterministic]
+    .venv/bin/python bench/bench_sciworld.py --http 1 16 [--seconds 10] [--warmup 10] [--nondeterministic]
     .venv/bin/python bench/bench_sciworld.py --http 4 --episode-steps 30 [--pool 4] [--seconds 60]
 
 Both replay the same actions from a fresh load of each task: the gold paths of a few task types (up
@@ -120,7 +120,7 @@ def runner_main(sessions: list[int], seconds: float, steps: int, pool_size: int)
 
 
 def http_main(sessions: list[int], seconds: float, warmup: float, deterministic: bool, walk: bool) -> None:
-    extra = {"AGENTGYM_SCIWORLD_DETERMINISTIC": "1"} if deterministic else {}
+    extra = {"AGENTGYM_SCIWORLD_DETERMINISTIC": "1" if deterministic else "0"}
     with EnvServer("sciworld", max_sessions=max(sessions) + 4, extra_env=extra) as server:
         for label, actions in (("look", ("look",)), ("walk/look", WALK))[:2 if walk else 1]:
             print(f"HTTP, actions={label}, deterministic={deterministic}, {warmup:.0f} s warm-up + {seconds:.0f} s")
@@ -132,7 +132,8 @@ def http_main(sessions: list[int], seconds: float, warmup: float, deterministic:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--deterministic", action="store_true")
+    parser.add_argument("--nondeterministic", dest="deterministic", action="store_false",
+                        help="JVMs without the constant identity hash (the env's default is deterministic)")
     parser.add_argument("--http", type=int, nargs="+", metavar="SESSIONS", help="measure through a server instead")
     parser.add_argument("--seconds", type=float, default=10.0, help="time per HTTP measurement")
     parser.add_argument("--episode-steps", type=int, help="HTTP: a new session per episode of this many steps")

@@ -43,8 +43,13 @@ class SciWorldEnv(Env):
     after `reset` and after a refused action: unknown input, or an ambiguous one, which the simulator
     answers with numbered choices (`extra["awaiting_choice"]`): a number answers it; anything else
     first cancels the question (which costs the simulator one time step), then runs as an action.
-    `deterministic=True` makes living things (bees, growth, genetics) independent of the JVM's history
-    (see `simulator.DETERMINISTIC_OPTS`); `envs.sciworld.pool` can keep closed sessions' JVMs warm.
+    Episodes are deterministic by default: a function of (task, variation, actions), whatever the JVM
+    did before (see `simulator.DETERMINISTIC_OPTS`). Without that, living things (bees, pollination,
+    growth, genetics) behave differently from one JVM to the next: the expert's gold path (computed in
+    the server's catalog JVM, replayed in the session's) lost grow-fruit v0 and v6 and
+    mendelian-genetics-known-plant v30, and one agent's actions on a living-thing task scored 40, then
+    100. `deterministic=False` trades that for faster steps. `envs.sciworld.pool` can keep closed
+    sessions' JVMs warm.
     """
 
     name = "sciworld"
@@ -67,14 +72,13 @@ class SciWorldEnv(Env):
         "the number. Your score (0-100) rises as you make progress; the task ends when it reaches 100."
     )
     action_format = "one action such as 'open door to kitchen', 'pick up thermometer' or 'focus on water'"
-    max_steps = tasks.MIN_STEPS  # per task: max(100, 1.5 x its gold path), set by reset
     agentenv = AgentEnvSpec("sciworld", index_field="data_idx")
     max_steps = tasks.MIN_STEPS  # per task: max(100, 1.5 x its gold path), see `max_steps_for`
 
     def __init__(self, deterministic: bool | None = None) -> None:
-        """`deterministic` (default: env var AGENTGYM_SCIWORLD_DETERMINISTIC=1): see `DETERMINISTIC_OPTS`."""
+        """`deterministic` (default on; env var AGENTGYM_SCIWORLD_DETERMINISTIC=0 turns it off): see the class."""
         if deterministic is None:
-            deterministic = os.environ.get(DETERMINISTIC_ENV, "") in ("1", "true", "yes")
+            deterministic = os.environ.get(DETERMINISTIC_ENV, "1").lower() not in ("0", "false", "no")
         self.java_opts = JAVA_OPTS + (DETERMINISTIC_OPTS if deterministic else [])
         self._sim: Simulator | None = None
         self._lock = threading.Lock()  # a catalog instance may be asked for experts concurrently

@@ -5,9 +5,9 @@
 Step 1 (one JVM): each task type's train/dev/test variations, as the simulator reports them.
 Step 2 (`--workers` x 2 JVMs): for every held-in and held-out task, the gold path (from one JVM, as the
 server's catalog computes it), replayed through `SciWorldEnv` in another JVM, must win; its length sizes
-the task's step budget. Without --deterministic, living things behave differently in the two JVMs, and a
-few gold paths fail (3 of 360 with scienceworld 1.2.3: grow-fruit v0 and v6, mendelian-genetics-known-plant
-v30; all 26 tasks of those two types win with --deterministic).
+the task's step budget. The env's JVMs are deterministic by default; with --nondeterministic, living things
+behave differently in the two JVMs and a few gold paths fail (3 of 360 with scienceworld 1.2.3: grow-fruit
+v0 and v6, mendelian-genetics-known-plant v30).
 """
 
 from __future__ import annotations
@@ -74,11 +74,11 @@ def check(task_ids: list[str]) -> dict[str, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--deterministic", action="store_true", help="run the JVMs with a constant identity hash")
+    parser.add_argument("--nondeterministic", action="store_true", help="run the JVMs without a constant identity hash")
     parser.add_argument("--check", nargs="+", metavar="TASK_ID", help="only check these tasks; write nothing")
     args = parser.parse_args()
-    if args.deterministic:
-        os.environ["AGENTGYM_SCIWORLD_DETERMINISTIC"] = "1"  # read by the workers' SciWorldEnv
+    if args.nondeterministic:
+        os.environ["AGENTGYM_SCIWORLD_DETERMINISTIC"] = "0"  # read by the workers' SciWorldEnv
     if args.check:
         report = check(args.check)
         print(f"failed: {sorted(t for t, r in report.items() if not r['won'])}")

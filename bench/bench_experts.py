@@ -1,4 +1,5 @@
 """Does the expert win every listed task? Plays each task's expert in process and prints the tally.
+The plan comes from one env instance and is played in another, as a server does (ScienceWorld: two JVMs).
 
     .venv/bin/python bench/bench_experts.py --env alfworld babyai textcraft [--splits held_in held_out]
 
@@ -17,9 +18,9 @@ import time
 from agentgym.registry import load
 
 
-def play(env, task_id: str) -> tuple[bool, int]:
-    """(won within the step budget, steps) of the expert's actions on a fresh reset of `task_id`."""
-    actions = env.expert(task_id)
+def play(catalog, env, task_id: str) -> tuple[bool, int]:
+    """(won within the step budget, steps) of `catalog`'s expert actions on a fresh reset of `task_id` in `env`."""
+    actions = catalog.expert(task_id)
     env.reset(task_id)
     result, steps = None, 0
     for action in actions:
@@ -36,13 +37,13 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     for name in args.env:
-        env = load(name)()
+        catalog, env = load(name)(), load(name)()  # as in a server: experts from one instance, episodes in another
         for split in args.splits:
             t0, wins, steps, failed = time.perf_counter(), 0, [], []
             tasks = sorted(env.tasks(split), key=lambda t: re.sub(r"\d+", "", t))  # stable: listed order within a type
             for task_id in tasks:
                 try:
-                    won, n = play(env, task_id)
+                    won, n = play(catalog, env, task_id)
                     lost = task_id
                 except Exception as exc:  # reported, not raised: the tally is the point
                     won, n = False, 0
@@ -58,6 +59,7 @@ def main() -> None:
             rows.append((name, split, len(tasks), wins, steps, time.perf_counter() - t0, failed))
             print(f"  {name} {split}: {wins}/{len(tasks)}", flush=True)
         env.close()
+        catalog.close()
     print(f"\n{'env':<10} {'split':<17} {'tasks':>5} {'won':>5} {'steps mean':>10} {'max':>4} {'seconds':>8}")
     for name, split, n, wins, steps, secs, failed in rows:
         mean = sum(steps) / max(len(steps), 1)

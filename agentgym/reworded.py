@@ -54,6 +54,8 @@ class Rewording:
 
     def stray_word(self, action: str) -> str | None:
         """An original command word in a reworded command (`go to` where the words are now `move to`), or None."""
+        if not self.actions:  # a rewording of the text alone leaves every command as it was
+            return None
         reworded = {new for _, new in self.actions}
         for m in self._words.finditer(action):
             if m.group(1) not in reworded:

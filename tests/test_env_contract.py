@@ -11,10 +11,11 @@ import threading
 import pytest
 
 from agentgym import EnvClient
-from agentgym.env import SPLITS, Env
+from agentgym.env import REWORDED, SPLITS, Env
 from agentgym.env_server import EnvServer
 from agentgym.errors import UnknownTask
 from agentgym.registry import available, load
+from agentgym.reworded import split_id
 
 SAMPLE = 2  # expert episodes per split: its first task and its last (lists group tasks by family)
 # Envs whose episodes cost seconds (a browser per session, a planner) play one per split, its last task (the
@@ -172,3 +173,19 @@ def test_close_is_idempotent(env_cls: type[Env], catalog: Env) -> None:
     env.reset(catalog.tasks("held_in")[0])
     env.close()
     env.close()
+
+
+def test_reworded_tasks_take_other_words_and_refuse_the_old_ones(env_cls: type[Env], client: EnvClient) -> None:
+    if REWORDED not in splits(env_cls):
+        pytest.skip(f"{env_cls.name} declares no rewording")
+    rewording, info = env_cls.rewording, client.info()
+    assert info["reworded"]["instruction"] != info["instruction"]
+    task = client.tasks(REWORDED)[0]
+    plain, reworded = client.expert(split_id(task)[0]), client.expert(task)
+    assert [rewording.to_env(a) for a in reworded] == plain  # the same plan, in other words
+    old = [a for a in plain if rewording.stray_word(a)]
+    assert bool(old) == bool(rewording.actions)  # (an env may reword its text alone)
+    if old:
+        with client.session(task_id=task) as s:
+            result = s.step(old[0])
+            assert not result.info["valid"] and "is not a command here" in result.info["error"] and not result.done

@@ -8,6 +8,7 @@ from typing import Any
 
 from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
+from agentgym.reworded import Rewording
 from envs.sciworld import pool, tasks
 from envs.sciworld.simulator import DETERMINISTIC_OPTS, JAVA_OPTS, Simulator
 
@@ -74,6 +75,16 @@ class SciWorldEnv(Env):
     action_format = "one action such as 'open door to kitchen', 'pick up thermometer' or 'focus on water'"
     agentenv = AgentEnvSpec("sciworld", index_field="data_idx")
     max_steps = tasks.MIN_STEPS  # per task: max(100, 1.5 x its gold path), see `max_steps_for`
+    # Reworded held-out variants: other words for the main commands (the simulator's own aliases, such as
+    # `examine`, stay as they are) and for the task and room templates.
+    rewording = Rewording(
+        actions=(("go", "walk"), ("pick up", "grab"), ("put down", "drop"), ("look around", "survey"),
+                 ("look at", "inspect"), ("look in", "search"), ("move", "transfer"), ("focus on", "concentrate on"),
+                 ("activate", "turn on"), ("deactivate", "turn off"), ("use", "apply"), ("connect", "attach"),
+                 ("disconnect", "detach")),
+        text=(("Your task is to", "Your goal is to"), ("This room is called", "You are in"),
+              ("In it, you see", "Here you find"), ("You also see", "Also here")),
+    )
 
     def __init__(self, deterministic: bool | None = None) -> None:
         """`deterministic` (default on; env var AGENTGYM_SCIWORLD_DETERMINISTIC=0 turns it off): see the class."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from agentgym.env import Env, Observation, StepResult
 from agentgym.errors import UnknownTask
+from agentgym.reworded import Rewording
 from envs.textworld import games, tasks
 from envs.textworld.games import normalize
 
@@ -43,6 +44,13 @@ class TextWorldEnv(Env):
     )
     action_format = "one short imperative command in lowercase, e.g. 'take apple' (best: one of the available actions)"
     max_steps = 50
+    # Reworded held-out variants: other verbs (`take` is `pick up`, ...) and a few of the game's phrases.
+    rewording = Rewording(
+        actions=(("go", "walk"), ("take", "pick up"), ("put", "place"), ("insert", "slide"), ("drop", "discard"),
+                 ("examine", "inspect"), ("eat", "consume")),
+        text=(("take a trip", "make a trip"), ("objective", "goal"), ("You are carrying", "You hold"),
+              ("Your score has just gone up by one point", "You gain a point")),
+    )
 
     def __init__(self, unlisted_games: int = 0) -> None:
         # Games of unlisted ids this server may generate (each costs seconds and stays on disk): none

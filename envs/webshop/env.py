@@ -7,6 +7,7 @@ from typing import Any
 
 from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
+from agentgym.reworded import Rewording
 from agentgym.tools import Tool
 from envs.webshop import tasks
 from envs.webshop.pages import BACK, BUY, DESCRIPTION, FEATURES, NEXT, PREV, PageView, render_page
@@ -57,6 +58,16 @@ class WebShopEnv(Env):
     action_format = "search[<query>] or click[<element>]"
     max_steps = 15
     inline_step = False  # a search costs about a millisecond or more in pure Python
+    # Reworded held-out variants: `find[...]` and `select[...]`, and other instruction templates (the catalog
+    # uses none of these words, so product names and queries are never reworded).
+    rewording = Rewording(
+        actions=(("search", "find"), ("click", "select")),
+        text=(("search page", "home page"), ("search bar", "query box"), ("search results", "results"),
+              ("search the shop", "browse the shop"),
+              ("I need", "I require"), ("I want", "I would like"), ("Show me", "Bring me"),
+              ("price lower than", "price below"), ("costs less than", "is cheaper than"), ("under", "below"),
+              ("You bought", "You purchased")),
+    )
     tools = (
         Tool("search", "Search the shop for products (on a page with a search bar).",
              {"keywords": {"type": "string", "description": "what to search for"}}, "search[{keywords}]"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agentgym.compat import AgentEnvSpec
 from agentgym.env import Env, Observation, StepResult
+from agentgym.reworded import Rewording
 from agentgym.tools import Tool
 from envs.wordle.logic import (
     ATTEMPTS,
@@ -58,6 +59,14 @@ class WordleEnv(Env):
     action_format = "guess WORD"
     max_steps = 20  # 6 attempts plus room for rejected guesses
     inline_step = True
+    # Reworded held-out variants: the colours named for what they mean, other words in the messages. The
+    # command word stays: `guess` is itself a word of the list, so it cannot stop being a command without
+    # becoming impossible to guess (and the bare word is a guess anyway).
+    rewording = Rewording(
+        text=(("green", "correct"), ("yellow", "present"), ("gray", "absent"), ("greens", "correct letters"),
+              ("yellows", "present letters"), ("grays", "absent letters"), ("secret word", "hidden word"),
+              ("an attempt", "a turn"), ("attempts", "turns"), ("attempt", "turn")),
+    )
     tools = (Tool("guess", f"Guess the secret word: a common English {LENGTH}-letter word.",
                   {"word": {"type": "string", "description": f"a {LENGTH}-letter word, e.g. crane"}}, "guess {word}"),)
     agentenv = AgentEnvSpec("lmrlgym", index_field="seed", translate=from_lmrlgym,

@@ -77,6 +77,16 @@ def open_sessions(style: str, url: str, n: int) -> list[str]:
     return ids
 
 
+def close_sessions(style: str, url: str, ids: list[str]) -> None:
+    """Close what `open_sessions` opened (ours and AgentGym-style), so the next row starts from none."""
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for sid in ids:
+            if style == "ours":
+                http.delete(f"/sessions/{sid}").raise_for_status()
+            elif style == "agentgym":
+                http.post("/close", json={"id": int(sid)}).raise_for_status()
+
+
 def run_wrk(style: str, url: str, sessions: list[str], actions: list[str], seconds: float, server_pid: int) -> dict:
     """wrk over pre-opened sessions; steps/s, latency and CPU per step of the server and of wrk."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
@@ -97,6 +107,7 @@ def run_wrk(style: str, url: str, sessions: list[str], actions: list[str], secon
         time.sleep(0.2)
     out = proc.stdout.read()
     os.unlink(f.name)
+    close_sessions(style, url, sessions)
     server_cpu = sum(server.cpu_times()[:2]) - cpu0
     stats = json.loads(out.strip().splitlines()[-1])
     steps = stats["requests"] - stats["resets"]

@@ -107,8 +107,8 @@ def run_wrk(style: str, url: str, sessions: list[str], actions: list[str], secon
         time.sleep(0.2)
     out = proc.stdout.read()
     os.unlink(f.name)
-    close_sessions(style, url, sessions)
     server_cpu = sum(server.cpu_times()[:2]) - cpu0
+    close_sessions(style, url, sessions)
     stats = json.loads(out.strip().splitlines()[-1])
     steps = stats["requests"] - stats["resets"]
     return {

@@ -8,6 +8,7 @@ ten fixed routes need none of them. Routes, schemas and errors are listed in `ag
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import ipaddress
 import logging
@@ -56,6 +57,7 @@ class HTML(str):
     """A handler's result that is sent as a page for people rather than as JSON."""
 
 
+@functools.lru_cache(maxsize=256)  # asked twice per request with the same few names: parsing was half the app's CPU
 def is_loopback(host: str) -> bool:
     """True for `localhost` and loopback IP literals (with or without brackets)."""
     host = host.strip("[]").lower()
@@ -67,6 +69,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=256)
 def host_name(host: str) -> str:
     """The name part of a `Host` header (`127.0.0.1:8100` -> `127.0.0.1`); empty when malformed."""
     try:
@@ -151,29 +154,28 @@ class Router:
     404 (no such path) or a 405 (no such method for that path, with the allowed ones)."""
 
     def __init__(self, routes: tuple[Route, ...]):
-        # (segment count, first segment) -> routes; a route whose first segment is a parameter goes under None
-        self.table: dict[tuple[int, str | None], list[Route]] = {}
+        # (segment count, first segment) -> [(route, segments)]; a route whose first segment is a parameter
+        # goes under None. Each segment is a literal, or None for a parameter (whose name is in `names`).
+        self.table: dict[tuple[int, str | None], list[tuple[Route, tuple[str | None, ...], tuple[str, ...]]]] = {}
         for route in routes:
             first = route.segments[0] if route.segments else ""
             key = (len(route.segments), None if first.startswith("{") else first)
-            self.table.setdefault(key, []).append(route)
+            literal = tuple(None if p.startswith("{") else p for p in route.segments)
+            names = tuple(p[1:-1] for p in route.segments if p.startswith("{"))
+            self.table.setdefault(key, []).append((route, literal, names))
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         parts = [p for p in path.split("/") if p]
         first = parts[0] if parts else ""
-        candidates = self.table.get((len(parts), first), []) + self.table.get((len(parts), None), [])
+        n = len(parts)
         allowed: list[str] = []
-        for route in candidates:
-            params = {}
-            for template, part in zip(route.segments, parts, strict=True):
-                if template.startswith("{"):
-                    params[template[1:-1]] = part
-                elif template != part:
-                    break
-            else:
-                if route.method == method:
-                    return route, params
-                allowed.append(route.method)
+        for key in ((n, first), (n, None)):
+            for route, literal, names in self.table.get(key, ()):
+                if all(t is None or t == p for t, p in zip(literal, parts, strict=True)):
+                    if route.method == method:
+                        values = [p for t, p in zip(literal, parts, strict=True) if t is None]
+                        return route, dict(zip(names, values, strict=True))
+                    allowed.append(route.method)
         shown = path if len(path) <= 200 else path[:200] + "..."
         if allowed:
             raise MethodNotAllowed(f"{method} is not allowed on {shown}: use {', '.join(allowed)}", allowed)

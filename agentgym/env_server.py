@@ -60,6 +60,7 @@ def run_foreground(
     """Serve one environment with uvicorn in this process until interrupted."""
     import uvicorn
 
+    from agentgym.http_protocol import OneWriteHttpProtocol
     from agentgym.registry import load
     from agentgym.server import create_app
 
@@ -69,7 +70,7 @@ def run_foreground(
     app = create_app(lambda: env_cls(**kwargs), max_sessions=max_sessions, ttl=ttl, token=token,
                      call_timeout=call_timeout or None)
     uvicorn.run(
-        app, host=host, port=port, log_level=log_level, access_log=False, loop="uvloop", http="httptools",
+        app, host=host, port=port, log_level=log_level, access_log=False, loop="uvloop", http=OneWriteHttpProtocol,
         proxy_headers=False,
     )
 

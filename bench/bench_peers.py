@@ -45,7 +45,7 @@ class PeerServer(ChildServer):
     def __init__(self, style: str, env: str, max_sessions: int):
         super().__init__()
         self.style, self.env, self.max_sessions, self.port = style, env, max_sessions, free_port()
-        self.health_path = "/health" if style == "openenv" else "/"
+        self.health_path = "/" if style == "agentgym" else "/health"
 
     @property
     def url(self) -> str:
@@ -97,15 +97,9 @@ def run_wrk(style: str, url: str, sessions: list[str], actions: list[str], secon
     server = psutil.Process(server_pid)
     cpu0 = sum(server.cpu_times()[:2])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    wrk = psutil.Process(proc.pid)
-    wrk_cpu = 0.0
-    while proc.poll() is None:  # wrk's own CPU, read until it exits
-        try:
-            wrk_cpu = sum(wrk.cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.2)
     out = proc.stdout.read()
+    _, _, usage = os.wait4(proc.pid, 0)  # wrk's own CPU time
+    proc.returncode, wrk_cpu = 0, usage.ru_utime + usage.ru_stime
     os.unlink(f.name)
     server_cpu = sum(server.cpu_times()[:2]) - cpu0
     close_sessions(style, url, sessions)

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from agentgym.env import Env
 from agentgym.registry import load
+from agentgym.server import create_app
 
 
 class ResetQuery(BaseModel):
@@ -139,12 +140,17 @@ def agentgym_style_app(env_name: str) -> FastAPI:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("style", choices=["openenv", "agentgym"])
+    ap.add_argument("style", choices=["openenv", "agentgym", "ours-httptools"],
+                    help="ours-httptools: our app under uvicorn's own httptools protocol (two writes a response)")
     ap.add_argument("env")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--max-sessions", type=int, default=256)
     args = ap.parse_args()
-    app = openenv_app(args.env, args.max_sessions) if args.style == "openenv" else agentgym_style_app(args.env)
+    if args.style == "ours-httptools":
+        env_cls = load(args.env)
+        app = create_app(env_cls, max_sessions=args.max_sessions)
+    else:
+        app = openenv_app(args.env, args.max_sessions) if args.style == "openenv" else agentgym_style_app(args.env)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, loop="uvloop",
                 http="httptools")
 

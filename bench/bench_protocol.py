@@ -33,10 +33,10 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def in_process(env_name: str, sessions: int, steps: int, seconds: float) -> dict:
+def in_process(env_name: str, sessions: int, steps: int, seconds: float, n_tasks: int) -> dict:
     cls = load(env_name)
     catalog = cls()
-    tasks = catalog.tasks("held_in")
+    tasks = catalog.tasks("held_in")[:n_tasks]
     envs = [cls() for _ in range(sessions)]
     actions = [pick(env.reset(tasks[i % len(tasks)]).available_actions) for i, env in enumerate(envs)]
     lat: list[float] = []
@@ -58,7 +58,7 @@ def in_process(env_name: str, sessions: int, steps: int, seconds: float) -> dict
     }
 
 
-async def over_http(url: str, sessions: int, steps: int, seconds: float, server_pid: int) -> dict:
+async def over_http(url: str, sessions: int, steps: int, seconds: float, server_pid: int, n_tasks: int) -> dict:
     lat: list[float] = []
     budget = {"left": steps}
 
@@ -75,7 +75,7 @@ async def over_http(url: str, sessions: int, steps: int, seconds: float, server_
             action = pick(result.observation.available_actions)
 
     async with AsyncEnvClient(url) as client:
-        n_tasks = len(await client.tasks("held_in"))
+        n_tasks = min(n_tasks, len(await client.tasks("held_in")))
         # Open every session first (resets may load or generate games): only steps are timed, as in-process.
         sessions = await asyncio.gather(*(client.session(index=i % n_tasks) for i in range(sessions)))
         server, me = psutil.Process(server_pid), psutil.Process()
@@ -100,14 +100,15 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, nargs="+", default=[1, 16, 64])
     ap.add_argument("--steps", type=int, default=4000, help="steps per measurement (at most)")
     ap.add_argument("--seconds", type=float, default=15.0, help="time per measurement (at most)")
+    ap.add_argument("--tasks", type=int, default=10**9, help="cycle over the first N held-in tasks")
     args = ap.parse_args()
 
     rows = []
     with EnvServer(args.env, max_sessions=max(args.sessions) + 8) as server:
         for n in args.sessions:
-            local = in_process(args.env, n, args.steps, args.seconds)
+            local = in_process(args.env, n, args.steps, args.seconds, args.tasks)
             # uvloop, as the runner uses: the client's event loop is half of the cost on 2 cores.
-            remote = uvloop.run(over_http(server.url, n, args.steps, args.seconds, server.pid))
+            remote = uvloop.run(over_http(server.url, n, args.steps, args.seconds, server.pid, args.tasks))
             rows.append((n, local, remote))
             print(f"  measured {n} sessions", flush=True)
     print(f"\n{args.env}: in-process vs HTTP (agentgym serve, AsyncEnvClient), 2-core machine")

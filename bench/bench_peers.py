@@ -218,6 +218,8 @@ def main() -> None:
     ap.add_argument("--ws-procs", type=int, default=2, help="client processes for the WebSocket rows")
     args = ap.parse_args()
     print("command: " + " ".join([Path(sys.executable).name, *sys.argv]), flush=True)
+    table = ["| env | server, path | steps/s | p50 / p99 ms | vs ours | server CPU us/request |",
+             "|---|---|---|---|---|---|"]
     for env in args.envs:
         rows = measure_env(env, args.sessions, args.seconds, args.ws_procs)
         print(f"\n{env}, {args.sessions} sessions, {args.seconds:g} s per row, {os.cpu_count()} cores "
@@ -230,9 +232,12 @@ def main() -> None:
             print(f"{label:30} | {r['steps_s']:>7.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} | "
                   f"{r['steps_s'] / ref:>7.2f} | {r['errors']:>6} {r['resets']:>6} | "
                   f"{r['server_us']:>17.0f} {r['client_us']:>8.0f}")
+            table.append(f"| {env} | {label} | {r['steps_s']:,.0f} | {r['p50_ms']:,.0f} / {r['p99_ms']:,.0f} | "
+                         f"{r['steps_s'] / ref:.2f} | {r['server_us']:,.0f} |")
         print("load generators:")
         for label, r in rows:
             print(f"  {label}: {r['command']}")
+    print("\nfor the README:\n" + "\n".join(table))
 
 
 if __name__ == "__main__":

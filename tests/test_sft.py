@@ -66,7 +66,7 @@ def test_sft_masks_errors_learns_and_is_served(tmp_path, model_dir, maze):
     from agentgym.llm import Sampling, VLLMEngineLLM
     from agentgym.runner import Runner, RunnerConfig
 
-    llm = VLLMEngineLLM(result.merged_dir)
+    llm = VLLMEngineLLM(result.merged_dir, enforce_eager=True)  # two short episodes: not worth a compile
 
     async def play():
         try:

@@ -1,7 +1,7 @@
 """Reliability figures of issue 13, printed as one Markdown table for the README.
 
-    .venv/bin/python bench/bench_reliability.py                      # everything
-    .venv/bin/python bench/bench_reliability.py --parts fuzz --fuzz-examples 400 --envs maze echo
+    .venv/bin/python -m bench.bench_reliability                      # everything
+    .venv/bin/python -m bench.bench_reliability --parts fuzz --fuzz-examples 400 --envs maze echo
 
 Parts:
 - fuzz: schemathesis (coverage, random and stateful phases) against the live server of each env;

@@ -2,7 +2,7 @@
 and with --profile, where the server's time goes (py-spy samples of the thread holding the GIL: CPU spent
 in Python, not waiting; on this VM py-spy cannot tell idle threads apart, so plain samples count waits too).
 
-    .venv/bin/python bench/bench_server.py --env echo --sessions 64 --seconds 10 --profile /tmp/echo.txt
+    .venv/bin/python -m bench.bench_server --env echo --sessions 64 --seconds 10 --profile /tmp/echo.txt
 
 The load generator is wrk (C), so the client's CPU is small (shown per step) and the server is what is
 measured; both share the machine's cores.

@@ -17,6 +17,8 @@ def eval_cmd(
     adapter: Annotated[str | None, typer.Option(help="a PEFT adapter served on top of --model")] = None,
     feedback: Annotated[str, typer.Option(help=FEEDBACK_HELP)] = "none",
     llm_url: Annotated[str, typer.Option(help="an OpenAI-compatible server already running")] = "",
+    served: Annotated[str, typer.Option(help="the model to ask --llm-url for (e.g. an adapter it serves); "
+                                        "default: the one it serves")] = "",
     env_url: Annotated[list[str], typer.Option(help="ENV=URL of a running env server; repeatable")] = [],  # noqa: B006
     concurrency: Annotated[int, typer.Option()] = 16,
     max_tokens: Annotated[int, typer.Option()] = 64,
@@ -45,8 +47,8 @@ def eval_cmd(
     with env_servers(spec.envs, given) as urls, contextlib.ExitStack() as stack:
         loras = {"adapter": adapter} if adapter and not llm_url else None
         tools = tool_call_args(model, tool_parser) if action_format == "tool_calls" else None
-        url, served = stack.enter_context(llm_endpoint(model, llm_url, loras=loras, extra_args=tools))
-        served = ("adapter" if adapter else served)
+        url, name = stack.enter_context(llm_endpoint(model, llm_url, loras=loras, extra_args=tools))
+        served = served or ("adapter" if adapter else name)
 
         async def main():
             llm = OpenAIChatLLM(url, model=served)

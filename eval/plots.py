@@ -119,7 +119,7 @@ def evolution_plot(history: list[dict], path: str | Path, title: str = "Success 
     fig = Figure(figsize=(max(5.0, 1.3 * len(history) + 2), 4.0), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    splits = sorted((s for s in history[0] if s != "model"), key=split_sort_key)
+    splits = sorted((s for s in history[0] if s not in ("model", "by_env")), key=split_sort_key)
     for i, split in enumerate(splits):
         v = [100 * h[split]["value"] for h in history]
         err = [[v[j] - 100 * h[split]["lo"] for j, h in enumerate(history)],

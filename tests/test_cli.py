@@ -16,7 +16,7 @@ runner = CliRunner()
 
 COMMANDS = {"model", "llm", "envs", "serve", "openapi", "collect", "filter", "export", "train", "eval", "report",
             "pipeline", "view"}
-SUBCOMMANDS = {"model": {"prepare"}, "llm": {"serve", "ask"}, "train": {"sft", "grpo", "evolve"}}
+SUBCOMMANDS = {"model": {"prepare"}, "llm": {"serve", "ask"}, "train": {"sft", "grpo", "evolve", "ablation"}}
 
 
 def listed_commands(help_text: str) -> set[str]:

@@ -6,7 +6,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from tests.test_training_data import episode
-from training.grpo import GRPORecipe, episode_tensors, train_grpo
+from training.grpo import GRPORecipe, episode_tensors, train_grpo, turns_at
 
 
 def test_episode_tensors_mask_everything_but_model_tokens(model_dir):
@@ -21,6 +21,13 @@ def test_episode_tensors_mask_everything_but_model_tokens(model_dir):
     assert model_text == "Thought: hm\nAction: fly<|im_end|>\nThought: ok\nAction: move north<|im_end|>\n"
     env_text = tok.decode([t for t, m in zip(seq["completion_ids"], seq["env_mask"], strict=True) if not m])
     assert "is not valid here" in env_text and "Observation after move north" in env_text
+
+
+def test_horizon_curriculum_grows_the_turn_limit_in_stages():
+    fixed = GRPORecipe(max_turns=12)
+    assert [turns_at(fixed, s) for s in (0, 150, 299)] == [12, 12, 12]
+    staged = GRPORecipe(max_turns=12, horizon=[[200, 16], [0, 4], [100, 8]])  # stage order does not matter
+    assert [turns_at(staged, s) for s in (0, 99, 100, 199, 200, 299)] == [4, 4, 8, 8, 16, 16]
 
 
 @pytest.mark.slow

@@ -60,6 +60,16 @@ def train_evolve_cmd(
     typer.echo(f"success per iteration: {run_pipeline(cfg) / 'evolution.json'} (plot: evolution.png)")
 
 
+def train_ablation_cmd(
+    config: Annotated[str | None, typer.Option(help="YAML config: the pipeline keys, arms, token_budget")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="key=value override; repeatable")] = [],  # noqa: B006
+) -> None:
+    """The AgentRefine ablation: expert only / + refine (masked, learned) / + teacher, at equal training tokens."""
+    from training.ablation import load_ablation_config, run_ablation
+
+    typer.echo(f"report: {run_ablation(load_ablation_config(config, set_)) / 'report.md'}")
+
+
 def pipeline_cmd(
     config: Annotated[str | None, typer.Option(help="pipeline YAML config")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="key=value override; repeatable")] = [],  # noqa: B006
@@ -72,10 +82,11 @@ def pipeline_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `train sft|grpo|evolve` and `pipeline` to the `agentgym` app."""
+    """Add `train sft|grpo|evolve|ablation` and `pipeline` to the `agentgym` app."""
     train = typer.Typer(help="Train with TRL + PEFT: SFT, GRPO, self-evolution.", no_args_is_help=True)
     train.command("sft")(train_sft_cmd)
     train.command("grpo")(train_grpo_cmd)
     train.command("evolve")(train_evolve_cmd)
+    train.command("ablation")(train_ablation_cmd)
     app.add_typer(train, name="train")
     app.command("pipeline")(pipeline_cmd)

@@ -52,6 +52,14 @@ class GRPORecipe:
     rollout_batch: int = 256  # most prompts per generate call (1 = one at a time)
     use_vllm: bool | None = None  # None: TRL's colocated vLLM when there is a GPU and vLLM is installed
     vllm_gpu_memory_utilization: float = 0.3
+    # "colocate": vLLM inside the trainer's process, on its GPU; "server": a `trl vllm-serve` on other GPUs
+    # (`vllm_server_url`), the trainer on the rest (launched by `accelerate` for several).
+    vllm_mode: str = "colocate"
+    vllm_server_url: str = "http://127.0.0.1:8000"
+    # A horizon curriculum (AgentGym-RL's ScalingInter): [[from step, turns], ...], e.g. [[0, 4], [100, 8],
+    # [200, 16]]; empty: `max_turns` throughout.
+    horizon: list[list[int]] = field(default_factory=list)
+    deadline_s: float = 0.0  # > 0: stop training (and save) once this many seconds have passed
 
 
 def hf_batch_generate(model, tokenizer) -> BatchGenerate:
@@ -93,9 +101,37 @@ def vllm_batch_generate(llm, tokenizer) -> BatchGenerate:
     return generate
 
 
+def vllm_server_batch_generate(client, tokenizer) -> BatchGenerate:
+    """Sampling with a `trl vllm-serve` server (TRL's server mode pushes the policy's weights to it)."""
+
+    def generate(prompts: list[list[dict]], sampling: Sampling) -> list[Completion]:
+        ids = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=True) for m in prompts]
+        ids = [x["input_ids"] if isinstance(x, dict) else list(x) for x in ids]
+        out = client.generate(prompts=ids, temperature=sampling.temperature, top_p=sampling.top_p,
+                              max_tokens=sampling.max_tokens, logprobs=None,
+                              generation_kwargs={"stop": sampling.stop} if sampling.stop else None)
+        return [Completion(tokenizer.decode(c, skip_special_tokens=True), len(p), len(c),
+                           "length" if len(c) >= sampling.max_tokens else "stop")
+                for p, c in zip(ids, out["completion_ids"], strict=True)]
+
+    return generate
+
+
+def turns_at(recipe: GRPORecipe, step: int) -> int:
+    """The turn limit at training step `step`: the last horizon stage started by then, else `max_turns`."""
+    limit = recipe.max_turns
+    for start, turns in sorted(recipe.horizon):
+        if step >= start:
+            limit = turns
+    return limit
+
+
 def policy_llm(trainer, recipe: GRPORecipe) -> BatchedLLM:
-    """The model under training as the runner's LLM: TRL's colocated vLLM when it has one, else `generate`."""
-    if getattr(trainer, "use_vllm", False):
+    """The model under training as the runner's LLM: TRL's vLLM (colocated or a server) when it has one,
+    else `generate`."""
+    if getattr(trainer, "use_vllm", False) and recipe.vllm_mode == "server":
+        generate = vllm_server_batch_generate(trainer.vllm_generation.vllm_client, trainer.processing_class)
+    elif getattr(trainer, "use_vllm", False):
         generate = vllm_batch_generate(trainer.vllm_generation.llm, trainer.processing_class)
     else:
         generate = hf_batch_generate(trainer.model, trainer.processing_class)
@@ -141,8 +177,9 @@ def make_rollout(env_urls: list[str], recipe: GRPORecipe, strategies=(), stats: 
     def rollout(prompts: list, trainer) -> dict[str, Any]:
         task_ids = [p[-1]["content"] if isinstance(p, list) else str(p) for p in prompts]
         policy = policy_llm(trainer, recipe)
+        turns = turns_at(recipe, trainer.state.global_step)
         config = RunnerConfig(sampling=Sampling(temperature=recipe.temperature, max_tokens=recipe.max_new_tokens),
-                              max_steps=recipe.max_turns, concurrency=len(task_ids))
+                              max_steps=turns, concurrency=len(task_ids))
 
         async def play() -> list[Trajectory]:
             async with AsyncEnvClient(env_urls) as env:
@@ -171,6 +208,7 @@ def make_rollout(env_urls: list[str], recipe: GRPORecipe, strategies=(), stats: 
             stats.setdefault("generate_s", []).append(policy.generate_s)
             stats.setdefault("logprobs_s", []).append(time.monotonic() - t_logprobs)
             stats.setdefault("rewards", []).append(out["env_reward"])
+            stats.setdefault("turn_limits", []).append(turns)
         return out
 
     return rollout
@@ -201,7 +239,8 @@ def train_grpo(env_urls: list[str], model: str, out: str | os.PathLike, recipe: 
     tokenizer = AutoTokenizer.from_pretrained(path)
     on_gpu = torch.cuda.is_available()
     use_vllm = recipe.use_vllm if recipe.use_vllm is not None else on_gpu and find_spec("vllm") is not None
-    max_completion = recipe.max_turns * (recipe.max_new_tokens + 256)
+    longest = max([recipe.max_turns, *(turns for _, turns in recipe.horizon)])
+    max_completion = longest * (recipe.max_new_tokens + 256)
     net = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if on_gpu else torch.float32)
     args = GRPOConfig(
         output_dir=str(out / "checkpoints"), learning_rate=recipe.learning_rate, max_steps=recipe.max_steps,
@@ -209,8 +248,8 @@ def train_grpo(env_urls: list[str], model: str, out: str | os.PathLike, recipe: 
         gradient_accumulation_steps=recipe.gradient_accumulation_steps, beta=recipe.beta, seed=recipe.seed,
         max_completion_length=max_completion, logging_steps=recipe.logging_steps,
         save_strategy="no", report_to=[], bf16=on_gpu, use_cpu=not on_gpu, disable_tqdm=not progress,
-        use_vllm=use_vllm, vllm_mode="colocate", vllm_gpu_memory_utilization=recipe.vllm_gpu_memory_utilization,
-        vllm_max_model_length=max_completion + 4096,
+        use_vllm=use_vllm, vllm_mode=recipe.vllm_mode, vllm_server_base_url=recipe.vllm_server_url,
+        vllm_gpu_memory_utilization=recipe.vllm_gpu_memory_utilization, vllm_max_model_length=max_completion + 4096,
     )
     stats: dict[str, Any] = {}
     t_setup = time.monotonic()
@@ -220,23 +259,51 @@ def train_grpo(env_urls: list[str], model: str, out: str | os.PathLike, recipe: 
                                                  target_modules=recipe.target_modules, task_type="CAUSAL_LM"))
     t0 = time.monotonic()
     setup = t0 - t_setup  # includes starting the colocated vLLM
+    trainer.add_callback(_horizon_and_deadline()(recipe, t0))
     trainer.train()
     total = time.monotonic() - t0
     adapter_dir = out / "adapter"
-    trainer.model.save_pretrained(adapter_dir)
-    tokenizer.save_pretrained(adapter_dir)
+    main = trainer.accelerator.is_main_process  # under `accelerate launch`, one process saves and reports
+    if main:
+        trainer.model.save_pretrained(adapter_dir)
+        tokenizer.save_pretrained(adapter_dir)
     rollout = sum(stats.get("rollout_s", []))
     result = {"adapter_dir": str(adapter_dir), "steps": trainer.state.global_step, "setup_s": setup,
               "total_s": total, "rollout_s": rollout, "update_s": total - rollout,
               "rollout_s_per_step": stats.get("rollout_s", []), "generate_s": sum(stats.get("generate_s", [])),
               "logprobs_s": sum(stats.get("logprobs_s", [])), "rewards": stats.get("rewards", []),
-              "generator": "vllm" if use_vllm else "transformers", "batch_sizes": stats.get("batch_sizes", []),
+              "generator": f"vllm ({recipe.vllm_mode})" if use_vllm else "transformers",
+              "batch_sizes": stats.get("batch_sizes", []), "turn_limits": stats.get("turn_limits", []),
               "log": trainer.state.log_history}
     steps = max(1, result["steps"])
+    if not main:
+        return result
     write_training_report(out, "GRPO run", result["log"], {
         "generator": result["generator"], "steps": result["steps"],
         "episodes per step": recipe.per_device_train_batch_size, "trainer setup s": round(setup, 1),
         "s per step": round(total / steps, 2), "rollout s per step": round(rollout / steps, 2),
-        "update s per step": round((total - rollout) / steps, 2), "adapter": str(adapter_dir)},
-        curves=["reward", "reward_std", "completions/mean_length", "loss"])
+        "update s per step": round((total - rollout) / steps, 2), "adapter": str(adapter_dir),
+        "turn limit": f"{recipe.horizon} (curriculum)" if recipe.horizon else recipe.max_turns,
+        "stopped by the deadline": recipe.deadline_s > 0 and result["steps"] < recipe.max_steps},
+        curves=["reward", "reward_std", "turn_limit", "completions/mean_length", "loss"])
     return result
+
+
+def _horizon_and_deadline():
+    from transformers import TrainerCallback
+
+    class HorizonAndDeadline(TrainerCallback):
+        """Logs the turn limit of each step, and stops training (which then saves) past the deadline."""
+
+        def __init__(self, recipe: GRPORecipe, started: float):
+            self.recipe, self.started = recipe, started
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.log_history:
+                state.log_history[-1]["turn_limit"] = turns_at(self.recipe, state.global_step)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.recipe.deadline_s > 0 and time.monotonic() - self.started > self.recipe.deadline_s:
+                control.should_training_stop = True
+
+    return HorizonAndDeadline

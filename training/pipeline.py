@@ -93,9 +93,10 @@ class PipelineConfig:
     vllm_args: list[str] = field(default_factory=list)  # extra vLLM arguments (e.g. --enforce-eager)
 
 
-def load_config(path: str | None = None, overrides: list[str] | None = None) -> PipelineConfig:
-    """Defaults, then a YAML file, then `key=value` overrides (`sft.max_steps=3`, `envs=[maze]`)."""
-    values = dataclasses.asdict(PipelineConfig())
+def load_config(path: str | None = None, overrides: list[str] | None = None, cls: type = PipelineConfig):
+    """Defaults, then a YAML file, then `key=value` overrides (`sft.max_steps=3`, `envs=[maze]`), as a `cls`
+    (the pipeline's config or one that extends it)."""
+    values = dataclasses.asdict(cls())
     if path:
         values.update(yaml.safe_load(Path(path).read_text()) or {})
     for item in overrides or []:
@@ -108,11 +109,11 @@ def load_config(path: str | None = None, overrides: list[str] | None = None) -> 
             values.setdefault(target, {})[rest[0]] = value
         else:
             values[target] = value
-    known = {f.name for f in dataclasses.fields(PipelineConfig)}
+    known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown pipeline setting(s) {unknown}: known are {sorted(known)}")
-    cfg = PipelineConfig(**values)
+    cfg = cls(**values)
     if cfg.trained_as not in ("auto", "lora", "merged"):
         raise ValueError(f"trained_as must be auto, lora or merged, not '{cfg.trained_as}'")
     if cfg.retrain_from not in ("previous", "base"):
@@ -445,15 +446,26 @@ def _write_run_summary(report_dir: Path, stages: Stages, data: dict, evals: list
         f"{turns.get('refinement', 0)} of the {learned} learned turns are refinements: turns that recover right "
         "after an erroneous one, whose error stays in the context but out of the loss.", "",
         "## Success per model", "", "![success per model and split](evolution.png)", "",
-        "| model | " + " | ".join(s for s in history[0] if s != "model") + " |",
-        "|---|" + "---:|" * (len(history[0]) - 1),
-        *("| " + h["model"] + " | " + " | ".join(f"{100 * v['value']:.1f}% [{100 * v['lo']:.1f}, {100 * v['hi']:.1f}]"
-                                                 for s, v in h.items() if s != "model") + " |" for h in history), "",
+        *_success_table(history, lambda h: {s: v for s, v in h.items() if s not in ("model", "by_env")}),
     ]
+    if len({cell.split()[0] for cell in history[0]["by_env"]}) > 1:
+        text += ["Per env:", "", *_success_table(history, lambda h: h["by_env"])]
     with open(report_dir / "comparison.md", "a") as f:
         f.write("\n".join(text))
 
 
-def _split_success(results_path: Path) -> dict[str, dict[str, float]]:
+def _success_table(history: list[dict], cells: Callable[[dict], dict]) -> list[str]:
+    """A markdown table: a row per model, a column per cell (success with its 95% interval)."""
+    def cell(v: dict) -> str:
+        return f"{100 * v['value']:.1f}% [{100 * v['lo']:.1f}, {100 * v['hi']:.1f}]"
+
+    names = list(cells(history[0]))
+    return ["| model | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names),
+            *("| " + h["model"] + " | " + " | ".join(map(cell, cells(h).values())) + " |" for h in history), ""]
+
+
+def _split_success(results_path: Path) -> dict[str, Any]:
+    """Success per split (pooled over envs), and per env and split under `by_env` ("maze held_in": ...)."""
     metrics = load_results(results_path).metrics
-    return {row.split: row.success.to_dict() for row in metrics.splits}
+    return {**{row.split: row.success.to_dict() for row in metrics.splits},
+            "by_env": {f"{g.env} {g.split}": g.success.to_dict() | {"won": g.won, "n": g.n} for g in metrics.groups}}

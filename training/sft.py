@@ -114,31 +114,38 @@ def train_sft(data, model: str, out: str | os.PathLike, recipe: SFTRecipe | str 
 
 def run_sft(trainer, recipe: SFTRecipe, out: str | os.PathLike) -> SFTResult:
     """Train with a built trainer and save what the recipe asks for."""
-    import torch
 
     out = Path(out)
     tokenizer, dataset = trainer.processing_class, trainer.train_dataset
     result = trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    adapter_dir = merged_dir = None
-    trained = trainer.model
+    main = trainer.accelerator.is_main_process  # under `accelerate launch`, one process saves and reports
+    adapter_dir, merged_dir = _save(trainer.model, tokenizer, recipe, out) if main else (None, None)
+    tokens = int(sum(len(ids) for ids in dataset["input_ids"]) * (trainer.state.epoch or 0))
+    runtime = result.metrics.get("train_runtime", 0.0)
+    if main:
+        write_training_report(out, "SFT run", trainer.state.log_history, {
+            "steps": trainer.state.global_step, "sequences": len(dataset), "train tokens": tokens,
+            "processes": trainer.accelerator.num_processes, "runtime s": round(runtime, 1),
+            "tokens/s": round(tokens / max(runtime, 1e-9), 1), "adapter": adapter_dir, "merged model": merged_dir},
+            curves=["loss", "grad_norm", "learning_rate"])
+    return SFTResult(str(out), adapter_dir, merged_dir, losses, tokens, runtime)
+
+
+def _save(trained, tokenizer, recipe: SFTRecipe, out: Path) -> tuple[str | None, str | None]:
+    """Write the adapter and/or the merged model the recipe asks for; returns their folders."""
+    import torch
+
     if recipe.full_finetune:
         merged_dir = str(out / "merged")
         trained.to(torch.bfloat16).save_pretrained(merged_dir)
         tokenizer.save_pretrained(merged_dir)
-    else:
-        adapter_dir = str(out / "adapter")
-        trained.save_pretrained(adapter_dir)
-        tokenizer.save_pretrained(adapter_dir)
-        if recipe.merge:
-            merged_dir = str(out / "merged")
-            merged = trained.merge_and_unload().to(torch.bfloat16)
-            merged.save_pretrained(merged_dir)
-            tokenizer.save_pretrained(merged_dir)
-    tokens = int(sum(len(ids) for ids in dataset["input_ids"]) * (trainer.state.epoch or 0))
-    runtime = result.metrics.get("train_runtime", 0.0)
-    write_training_report(out, "SFT run", trainer.state.log_history, {
-        "steps": trainer.state.global_step, "sequences": len(dataset), "train tokens": tokens,
-        "runtime s": round(runtime, 1), "tokens/s": round(tokens / max(runtime, 1e-9), 1),
-        "adapter": adapter_dir, "merged model": merged_dir}, curves=["loss", "grad_norm", "learning_rate"])
-    return SFTResult(str(out), adapter_dir, merged_dir, losses, tokens, runtime)
+        return None, merged_dir
+    adapter_dir, merged_dir = str(out / "adapter"), None
+    trained.save_pretrained(adapter_dir)
+    tokenizer.save_pretrained(adapter_dir)
+    if recipe.merge:
+        merged_dir = str(out / "merged")
+        trained.merge_and_unload().to(torch.bfloat16).save_pretrained(merged_dir)
+        tokenizer.save_pretrained(merged_dir)
+    return adapter_dir, merged_dir

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The GPU experiments of issue 12 (results in docs/results/<name>/), each one function below, on a device
+# machine with two GPUs after the carry's install (../shared/gpu/vllm-carry.sh; model in /tmp/models/smollm2).
+#
+#   bash scripts/gpu_experiments.sh start     run the two lanes detached (setsid: they outlive a device call)
+#   bash scripts/gpu_experiments.sh status    what each lane is doing
+#   bash scripts/gpu_experiments.sh pack OUT  the reports, plots and logs so far, as OUT/<name>.tar.gz
+#
+# lane 0 (GPU 0): self-evolution; then GRPO with a horizon curriculum
+# lane 1 (GPU 1): behaviour cloning with whole episodes in context (GRPO's start); the AgentRefine ablation;
+#                 then GRPO with a fixed horizon
+# both GPUs, last: GRPO with vLLM on one GPU and the trainer on the other (TRL's server mode) against the
+#                  colocated run on one GPU; SFT on both GPUs (accelerate, DDP) against one
+set -u
+W=${W:-/tmp/exp}
+M=${MODEL:-/tmp/models/smollm2}
+export PYTHONPATH=/tmp/site:. VLLM_USE_FLASHINFER_SAMPLER=0 TRL_EXPERIMENTAL_SILENCE=1 AGENTGYM_CACHE=/tmp/agentgym
+export PYTHONUNBUFFERED=1
+ag() { python3 -m agentgym.cli "$@"; }
+mark() { echo "$(date +%T) $*" >>"$W/progress"; }
+
+self_evolution() {
+  CUDA_VISIBLE_DEVICES=$1 ag train evolve --config training/experiments/self-evolution-gpu.yaml \
+    --set model=$M --set out=$W/self-evolution
+}
+
+refine_ablation() {
+  CUDA_VISIBLE_DEVICES=$1 ag train ablation --config training/experiments/ablation-gpu.yaml \
+    --set model=$M --set out=$W/refine-ablation
+}
+
+grpo_start() {  # behaviour cloning with the whole episode in context: what multi-turn GRPO trains on
+  mkdir -p $W/grpo
+  printf 'max_steps: 150\nlearning_rate: 5.0e-4\nper_device_train_batch_size: 16\nmax_length: 2048\n' >$W/grpo/bc.yaml
+  ag collect --env guided_maze --expert --episodes 400 --concurrency 64 --out $W/grpo/expert.jsonl
+  CUDA_VISIBLE_DEVICES=$1 ag train sft --data $W/grpo/expert.jsonl --model $M --out $W/grpo/bc --recipe $W/grpo/bc.yaml
+}
+
+grpo_arm() {  # GPU, arm name (curriculum | fixed)
+  local recipe=training/recipes/grpo-horizon-gpu.yaml
+  if [ "$2" = fixed ]; then sed 's/^horizon:.*/horizon: []/' $recipe >$W/grpo/fixed.yaml; recipe=$W/grpo/fixed.yaml; fi
+  until [ -f $W/grpo/bc/merged/config.json ]; do sleep 10; done
+  CUDA_VISIBLE_DEVICES=$1 ag train grpo --env guided_maze --model $W/grpo/bc/merged --recipe $recipe --out $W/grpo/$2
+}
+
+grpo_eval() {  # GPU: the start model and both arms, greedy, on one vLLM serving the arms as adapters
+  until [ -f $W/grpo/curriculum/adapter/adapter_config.json ] && [ -f $W/grpo/fixed/adapter/adapter_config.json ]; do
+    sleep 10; done
+  printf 'name: guided_maze-200\nentries:\n  - {env: guided_maze, split: held_in, tasks: 200}\n  - {env: guided_maze, split: held_out, tasks: 100}\n' \
+    >$W/grpo/suite.yaml
+  CUDA_VISIBLE_DEVICES=$1 ag llm serve --model $W/grpo/bc/merged --port 8300 \
+    --lora curriculum=$W/grpo/curriculum/adapter --lora fixed=$W/grpo/fixed/adapter &
+  local server=$!
+  until curl -sf localhost:8300/v1/models >/dev/null; do sleep 5; done
+  for arm in bc curriculum fixed; do
+    local served=(); [ $arm = bc ] || served=(--served $arm)
+    ag eval --suite $W/grpo/suite.yaml --llm-url http://127.0.0.1:8300 "${served[@]}" --out $W/grpo/eval-$arm \
+      --concurrency 256 --max-tokens 48
+  done
+  kill $server; wait $server
+  ag report $W/grpo/eval-bc/results.json $W/grpo/eval-curriculum/results.json --labels bc,grpo-curriculum \
+    --out $W/grpo/compare-curriculum
+  ag report $W/grpo/eval-bc/results.json $W/grpo/eval-fixed/results.json --labels bc,grpo-fixed \
+    --out $W/grpo/compare-fixed
+  ag report $W/grpo/eval-fixed/results.json $W/grpo/eval-curriculum/results.json --labels grpo-fixed,grpo-curriculum \
+    --out $W/grpo/compare-arms
+}
+
+two_gpus() {  # both GPUs: GRPO in server mode (vLLM on GPU 1) against colocated (GPU 0); SFT on 2 GPUs against 1
+  local d=$W/two-gpus; mkdir -p $d
+  sed -e 's/^max_steps:.*/max_steps: 20/' -e 's/^deadline_s:.*/deadline_s: 0/' -e 's/^horizon:.*/horizon: []/' \
+    training/recipes/grpo-horizon-gpu.yaml >$d/colocate.yaml
+  sed -e 's/^vllm_gpu_memory_utilization:.*/vllm_mode: server/' $d/colocate.yaml >$d/server.yaml
+  CUDA_VISIBLE_DEVICES=0 ag train grpo --env guided_maze --model $W/grpo/bc/merged --recipe $d/colocate.yaml \
+    --out $d/grpo-colocate
+  CUDA_VISIBLE_DEVICES=1 python3 -m trl.scripts.vllm_serve --model $W/grpo/bc/merged --port 8000 \
+    --gpu_memory_utilization 0.5 --max_model_len 16384 >$d/trl-vllm-serve.log 2>&1 &
+  local server=$!
+  until curl -sf localhost:8000/health >/dev/null; do sleep 5; done
+  CUDA_VISIBLE_DEVICES=0 ag train grpo --env guided_maze --model $W/grpo/bc/merged --recipe $d/server.yaml \
+    --out $d/grpo-server
+  kill $server; wait $server
+  printf 'max_steps: 60\nlearning_rate: 5.0e-4\nper_device_train_batch_size: 16\nmax_length: 2048\nmerge: false\n' \
+    >$d/sft.yaml
+  CUDA_VISIBLE_DEVICES=0 ag train sft --data $W/grpo/expert.jsonl --model $M --out $d/sft-1gpu --recipe $d/sft.yaml
+  CUDA_VISIBLE_DEVICES=0,1 python3 -m accelerate.commands.launch --num_processes 2 -m agentgym.cli train sft \
+    --data $W/grpo/expert.jsonl --model $M --out $d/sft-2gpus --recipe $d/sft.yaml
+}
+
+lane0() {
+  mark "lane0 self-evolution"; self_evolution 0
+  mark "lane0 grpo curriculum"; grpo_arm 0 curriculum
+  mark "lane0 grpo eval"; grpo_eval 0
+  until [ -f $W/lane1.done ]; do sleep 10; done
+  mark "two gpus"; two_gpus
+  mark "lane0 done"; touch $W/lane0.done
+}
+
+lane1() {
+  mark "lane1 grpo start"; grpo_start 1
+  mark "lane1 refine ablation"; refine_ablation 1
+  mark "lane1 grpo fixed"; grpo_arm 1 fixed
+  mark "lane1 done"; touch $W/lane1.done
+}
+
+pack() {  # the small files of each experiment (no models, no checkpoints), one archive each
+  local out=$1; mkdir -p "$out"
+  for name in self-evolution refine-ablation grpo two-gpus; do
+    [ -d $W/$name ] || continue
+    (cd $W && find $name \( -name '*.md' -o -name '*.png' -o -name '*.json' -o -name '*.yaml' -o -name '*.log' \) \
+      -not -path '*/checkpoints/*' -not -path '*/adapter/*' -not -path '*/merged/*' -size -4M -print0 |
+      tar -czf "$out/$name.tar.gz" --null -T -)
+  done
+  cp $W/progress $W/lane*.log "$out/" 2>/dev/null
+  true
+}
+
+case "${1:-}" in
+  start)
+    python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . >/dev/null 2>&1
+    mkdir -p $W; : >$W/progress
+    setsid bash "$0" lane0 >$W/lane0.log 2>&1 </dev/null &
+    setsid bash "$0" lane1 >$W/lane1.log 2>&1 </dev/null &
+    sleep 2; cat $W/progress ;;
+  lane0) lane0 ;;
+  lane1) lane1 ;;
+  status) cat $W/progress; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv
+    for f in $W/lane0.log $W/lane1.log; do echo "== $f"; tail -c 1500 $f | tr '\r' '\n' | tail -6; done ;;
+  pack) pack "${2:?OUT}" ;;
+  *) sed -n 2,15p "$0"; exit 2 ;;
+esac

@@ -26,6 +26,10 @@ import orjson
 from agentgym.env import Observation, StepResult
 from agentgym.errors import AgentGymError, error_from_payload
 
+# Idle connections are closed by the client after this long, well before the server would
+# (agentgym.env_server.KEEP_ALIVE_S): a request never goes down a connection the server is closing.
+IDLE_CLOSE_S = 30.0
+
 # Errors raised before a request left this machine: safe to retry whatever the method.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, aiohttp.ClientConnectorError)
 
@@ -206,7 +210,8 @@ class EnvClient(_ClientBase):
         self._http = httpx.Client(
             headers=self.headers,
             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-            limits=httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections),
+            limits=httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections,
+                                keepalive_expiry=IDLE_CLOSE_S),
         )
 
     def _send(self, call: Call) -> Any:
@@ -310,7 +315,8 @@ class AsyncEnvClient(_ClientBase):
             self._http = aiohttp.ClientSession(
                 headers={"content-type": "application/json", **self.headers},
                 timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(self.timeout, 10.0)),
-                connector=aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=self.max_connections),
+                connector=aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=self.max_connections,
+                                               keepalive_timeout=IDLE_CLOSE_S),
                 skip_auto_headers=("User-Agent",),
             )
         return self._http

@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 
 TOKEN_ENV = "AGENTGYM_TOKEN"
 DEFAULT_CALL_TIMEOUT = 300.0  # seconds one env call (create, reset, step, expert) may take
+# An idle keep-alive connection is closed by the server after this long. The clients close theirs sooner
+# (agentgym.client.IDLE_CLOSE_S): with uvicorn's 5 s, an agent that thought for ~5 s between steps could send
+# its step down a connection the server was closing, and lose the episode (measured: 7 of 256 at 256 sessions).
+KEEP_ALIVE_S = 120
 
 
 def check_exposure(host: str, token: str | None, how: str = f"--token (or set {TOKEN_ENV})") -> None:
@@ -71,7 +75,7 @@ def run_foreground(
                      call_timeout=call_timeout or None)
     uvicorn.run(
         app, host=host, port=port, log_level=log_level, access_log=False, loop="uvloop", http=OneWriteHttpProtocol,
-        proxy_headers=False,
+        proxy_headers=False, timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 

@@ -89,7 +89,9 @@ class OpenAIChatLLM(LLM):
             self._http = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
-                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                # OpenAI-compatible servers (vLLM's uvicorn among them) close idle connections after 5 s: closing
+                # ours after 3 s means no completion request goes down one the server is closing.
+                connector=aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=3.0),
             )
         return self._http
 

@@ -87,20 +87,19 @@ two_gpus() {  # both GPUs: GRPO in server mode (vLLM on GPU 1) against colocated
     --data $W/grpo/expert.jsonl --model $M --out $d/sft-2gpus --recipe $d/sft.yaml
 }
 
-lane0() {
-  mark "lane0 self-evolution"; self_evolution 0
-  mark "lane0 grpo curriculum"; grpo_arm 0 curriculum
-  mark "lane0 grpo eval"; grpo_eval 0
-  until [ -f $W/lane1.done ]; do sleep 10; done
-  mark "two gpus"; two_gpus
-  mark "lane0 done"; touch $W/lane0.done
-}
+lane0() { mark "lane0 self-evolution"; self_evolution 0; mark "lane0 done"; touch $W/lane0.done; }
 
 lane1() {
   mark "lane1 grpo start"; grpo_start 1
   mark "lane1 refine ablation"; refine_ablation 1
-  mark "lane1 grpo fixed"; grpo_arm 1 fixed
   mark "lane1 done"; touch $W/lane1.done
+}
+
+lane2() {  # beside the other two lanes: both GRPO arms at once, one per GPU, then their evaluation
+  mark "lane2 grpo arms"; grpo_arm 0 curriculum & grpo_arm 1 fixed & wait
+  mark "lane2 grpo eval"; grpo_eval 0
+  mark "lane2 two gpus"; two_gpus
+  mark "lane2 done"; touch $W/lane2.done
 }
 
 pack() {  # the small files of each experiment (no models, no checkpoints), one archive each
@@ -121,11 +120,13 @@ case "${1:-}" in
     mkdir -p $W; : >$W/progress
     setsid bash "$0" lane0 >$W/lane0.log 2>&1 </dev/null &
     setsid bash "$0" lane1 >$W/lane1.log 2>&1 </dev/null &
+    setsid bash "$0" lane2 >$W/lane2.log 2>&1 </dev/null &
     sleep 2; cat $W/progress ;;
   lane0) lane0 ;;
   lane1) lane1 ;;
+  lane2) lane2 ;;
   status) cat $W/progress; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv
-    for f in $W/lane0.log $W/lane1.log; do echo "== $f"; tail -c 1500 $f | tr '\r' '\n' | tail -6; done ;;
+    for f in $W/lane*.log; do echo "== $f"; tail -c 1500 $f | tr '\r' '\n' | tail -6; done ;;
   pack) pack "${2:?OUT}" ;;
   *) sed -n 2,15p "$0"; exit 2 ;;
 esac

@@ -247,3 +247,21 @@ def test_textworld_plays_unlisted_games_only_within_its_budget(server_factory, t
         TextWorldEnv(unlisted_games=1).expert(unlisted)
     assert "--env-option" in EnvServer("textworld", env_options={"unlisted_games": 1}).command()
     assert parse_env_options(["unlisted_games=1", "name=x"]) == {"unlisted_games": 1, "name": "x"}
+
+
+def test_an_idle_connection_outlives_the_clients_own_idle_close(maze):
+    # With uvicorn's 5 s keep-alive, an agent thinking ~5 s between steps sent its step down a connection the
+    # server was closing: "Connection reset by peer", an episode lost (7 of 256 sessions at 256 in flight).
+    # The server now keeps an idle connection longer than any client of ours keeps one open.
+    from agentgym.client import IDLE_CLOSE_S
+    from agentgym.env_server import KEEP_ALIVE_S
+
+    assert IDLE_CLOSE_S < KEEP_ALIVE_S
+    parts = urlsplit(maze.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        sock.sendall(request)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(6.5)  # past uvicorn's default keep-alive
+        sock.sendall(request)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")  # the same connection still serves

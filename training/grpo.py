@@ -249,7 +249,8 @@ def train_grpo(env_urls: list[str], model: str, out: str | os.PathLike, recipe: 
         max_completion_length=max_completion, logging_steps=recipe.logging_steps,
         save_strategy="no", report_to=[], bf16=on_gpu, use_cpu=not on_gpu, disable_tqdm=not progress,
         use_vllm=use_vllm, vllm_mode=recipe.vllm_mode, vllm_server_base_url=recipe.vllm_server_url,
-        vllm_gpu_memory_utilization=recipe.vllm_gpu_memory_utilization, vllm_max_model_length=max_completion + 4096,
+        vllm_gpu_memory_utilization=recipe.vllm_gpu_memory_utilization,
+        vllm_max_model_length=min(max_completion + 4096, net.config.max_position_embeddings),
     )
     stats: dict[str, Any] = {}
     t_setup = time.monotonic()

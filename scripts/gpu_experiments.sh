@@ -2,15 +2,18 @@
 # The GPU experiments of issue 12 (results in docs/results/<name>/), each one function below, on a device
 # machine with two GPUs after the carry's install (../shared/gpu/vllm-carry.sh; model in /tmp/models/smollm2).
 #
-#   bash scripts/gpu_experiments.sh start     run the two lanes detached (setsid: they outlive a device call)
-#   bash scripts/gpu_experiments.sh status    what each lane is doing
-#   bash scripts/gpu_experiments.sh pack OUT  the reports, plots and logs so far, as OUT/<name>.tar.gz
+#   bash scripts/gpu_experiments.sh start evolve|grpo   run one pair of lanes detached (setsid: they outlive
+#                                                       a device call), one GPU each
+#   bash scripts/gpu_experiments.sh status OUT          progress, and everything so far packed into OUT
+#                                                       (<name>.tar.gz: reports, plots, logs; no weights)
 #
-# lane 0 (GPU 0): self-evolution; then GRPO with a horizon curriculum
-# lane 1 (GPU 1): behaviour cloning with whole episodes in context (GRPO's start); the AgentRefine ablation;
-#                 then GRPO with a fixed horizon
-# both GPUs, last: GRPO with vLLM on one GPU and the trainer on the other (TRL's server mode) against the
-#                  colocated run on one GPU; SFT on both GPUs (accelerate, DDP) against one
+# evolve: GPU 0 self-evolution; GPU 1 the AgentRefine ablation.                  (about 23 min on 2 H100s)
+# grpo:   GPU 1 behaviour cloning with whole episodes in context (GRPO's start); then GRPO with a horizon
+#         curriculum (GPU 0) and with a fixed horizon (GPU 1) at once, their evaluation; then both GPUs: GRPO
+#         with vLLM on one GPU and the trainer on the other (TRL's server mode) against colocated on one; SFT
+#         on both GPUs (accelerate, DDP) against one.
+# Each GPU's jobs run one at a time: a GRPO step beside another lane's vLLM ran out of GPU memory.
+# Pack at every call (status OUT): a device machine left idle 30 s is given back with /tmp.
 set -u
 W=${W:-/tmp/exp}
 M=${MODEL:-/tmp/models/smollm2}
@@ -87,46 +90,45 @@ two_gpus() {  # both GPUs: GRPO in server mode (vLLM on GPU 1) against colocated
     --data $W/grpo/expert.jsonl --model $M --out $d/sft-2gpus --recipe $d/sft.yaml
 }
 
-lane0() { mark "lane0 self-evolution"; self_evolution 0; mark "lane0 done"; touch $W/lane0.done; }
+lane_self_evolution() { mark "self-evolution"; self_evolution 0; mark "self-evolution done"; }
+lane_refine_ablation() { mark "refine ablation"; refine_ablation 1; mark "refine ablation done"; }
 
-lane1() {
-  mark "lane1 grpo start"; grpo_start 1
-  mark "lane1 refine ablation"; refine_ablation 1
-  mark "lane1 done"; touch $W/lane1.done
-}
-
-lane2() {  # beside the other two lanes: both GRPO arms at once, one per GPU, then their evaluation
-  mark "lane2 grpo arms"; grpo_arm 0 curriculum & grpo_arm 1 fixed & wait
-  mark "lane2 grpo eval"; grpo_eval 0
-  mark "lane2 two gpus"; two_gpus
-  mark "lane2 done"; touch $W/lane2.done
+lane_grpo() {
+  mark "grpo start"; grpo_start 1
+  mark "grpo arms"; grpo_arm 0 curriculum & grpo_arm 1 fixed & wait
+  mark "grpo eval"; grpo_eval 0
+  mark "two gpus"; two_gpus
+  mark "grpo done"
 }
 
 pack() {  # the small files of each experiment (no models, no checkpoints), one archive each
   local out=$1; mkdir -p "$out"
-  for name in self-evolution refine-ablation grpo two-gpus; do
+  for name in self-evolution refine-ablation grpo two-gpus; do  # lane logs go inside, as <name>/lane.log
+    [ -f $W/lane_${name//-/_}.log ] && mkdir -p $W/$name && cp $W/lane_${name//-/_}.log $W/$name/lane.log
     [ -d $W/$name ] || continue
     (cd $W && find $name \( -name '*.md' -o -name '*.png' -o -name '*.json' -o -name '*.yaml' -o -name '*.log' \) \
       -not -path '*/checkpoints/*' -not -path '*/adapter/*' -not -path '*/merged/*' -size -4M -print0 |
       tar -czf "$out/$name.tar.gz" --null -T -)
   done
-  cp $W/progress $W/lane*.log "$out/" 2>/dev/null
+  cp $W/progress "$out/" 2>/dev/null
   true
 }
+
+detach() { setsid bash "$0" "$1" >$W/$1.log 2>&1 </dev/null & }
 
 case "${1:-}" in
   start)
     python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . >/dev/null 2>&1
-    mkdir -p $W; : >$W/progress
-    setsid bash "$0" lane0 >$W/lane0.log 2>&1 </dev/null &
-    setsid bash "$0" lane1 >$W/lane1.log 2>&1 </dev/null &
-    setsid bash "$0" lane2 >$W/lane2.log 2>&1 </dev/null &
+    mkdir -p $W; touch $W/progress
+    case "${2:-}" in
+      evolve) detach lane_self_evolution; detach lane_refine_ablation ;;
+      grpo) detach lane_grpo ;;
+      *) echo "start evolve|grpo"; exit 2 ;;
+    esac
     sleep 2; cat $W/progress ;;
-  lane0) lane0 ;;
-  lane1) lane1 ;;
-  lane2) lane2 ;;
+  lane_*) "$1" ;;
   status) cat $W/progress; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv
-    for f in $W/lane*.log; do echo "== $f"; tail -c 1500 $f | tr '\r' '\n' | tail -6; done ;;
-  pack) pack "${2:?OUT}" ;;
-  *) sed -n 2,15p "$0"; exit 2 ;;
+    for f in $W/lane_*.log; do echo "== $f"; tail -c 1500 $f | tr '\r' '\n' | grep -v '^ *$' | tail -4; done
+    [ -z "${2:-}" ] || pack "$2" ;;
+  *) sed -n 2,17p "$0"; exit 2 ;;
 esac

@@ -27,6 +27,7 @@ from typing import Any
 
 from agentgym.llm import LLM, Sampling
 from agentgym.react import parse_action
+from agentgym.tools import Tool
 from agentgym.trajectory import Trajectory, Turn
 
 
@@ -41,6 +42,7 @@ class EpisodeContext:
     plan: list[str] | None = None  # the expert's actions, once `expert_plan` fetched them
     thoughts: list[str] | None = None  # the expert's reasons for them, where the env gives them
     fetch_plan: Callable[[], Awaitable[dict[str, Any]]] | None = field(default=None, repr=False)
+    tools: list[Tool] = field(default_factory=list)  # the agent's actions as tools, in this episode's words
 
     async def expert_plan(self) -> list[str] | None:
         """The expert's actions for this task, fetched from the environment on first use."""

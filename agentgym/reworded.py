@@ -15,6 +15,7 @@ from functools import cache, cached_property
 from typing import Any
 
 from agentgym.env import REWORDED, Env, Observation, StepResult
+from agentgym.tools import Tool, tools_of
 
 SUFFIX = "~reworded"
 
@@ -52,6 +53,19 @@ class Rewording:
         words = sorted({w for pair in self.actions for w in pair}, key=len, reverse=True)
         return re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in words) + r")(?![\w-])")
 
+    def tool(self, tool: Tool) -> Tool:
+        """The tool in the agent's words: its name, description, argument values and the action it writes
+        (`move {direction}` with north..west -> `head {direction}` with up..left)."""
+        def arg(spec: dict[str, Any]) -> dict[str, Any]:
+            spec = {**spec, "description": self.to_agent(spec["description"])} if "description" in spec else dict(spec)
+            if "enum" in spec:
+                spec["enum"] = [self.to_agent(v) for v in spec["enum"]]
+            return spec
+
+        name = self.to_agent(tool.name.replace("_", " ")).replace(" ", "_")
+        return Tool(name, self.to_agent(tool.description), {p: arg(v) for p, v in tool.parameters.items()},
+                    self.to_agent(tool.template))
+
     def stray_word(self, action: str) -> str | None:
         """An original command word in a reworded command (`go to` where the words are now `move to`), or None."""
         if not self.actions:  # a rewording of the text alone leaves every command as it was
@@ -87,7 +101,8 @@ def with_reworded_split(cls: type[Env]) -> type[Env]:
             info = super().info()
             info["splits"] = [*info["splits"], REWORDED]
             info["reworded"] = {"instruction": rewording.to_agent(cls_.instruction),
-                                "action_format": rewording.to_agent(cls_.action_format)}
+                                "action_format": rewording.to_agent(cls_.action_format),
+                                "tools": [rewording.tool(t).to_dict() for t in tools_of(cls_)]}
             return info
 
         def tasks(self, split: str) -> list[str]:

@@ -105,8 +105,7 @@ class Runner:
         traj = Trajectory(env=info["name"], task_id=task_id, split="", model=self.model_name, episode=episode,
                           attempt=attempt, feedback=[s.name for s in self.strategies],
                           sampling=self.config.sampling.to_dict(), history=self.config.history,
-                          action_format=self.action_format.name,
-                          tools=[] if isinstance(self.action_format, ReAct) else [t.schema() for t in self.tools])
+                          action_format=self.action_format.name)
         t0 = time.monotonic()
         session: AsyncEnvSession | None = None
         try:
@@ -131,8 +130,11 @@ class Runner:
         """The episode's loop: the agent replies, strategies may correct it, the env steps, the agent is told
         what happened; until the env says done or the agent is given up on."""
         ctx = EpisodeContext(task_id=traj.task_id, last_observation=session.observation.text,
-                             fetch_plan=lambda: self.env.expert_plan(traj.task_id))
-        traj.turns += self._instruction(session, traj.split, info, reflection)
+                             fetch_plan=lambda: self.env.expert_plan(traj.task_id),
+                             tools=self._tools_for(traj.split, info))
+        if not isinstance(self.action_format, ReAct):
+            traj.tools = [t.schema() for t in ctx.tools]
+        traj.turns += self._instruction(session, ctx, traj.split, info, reflection)
         ended = None
         while ended is None:
             turn, error = await self._reply(ctx, traj)
@@ -145,14 +147,20 @@ class Runner:
         if ended == "gave_up":
             traj.error = f"gave up after {ctx.errors_in_row} erroneous turns in a row"
 
-    def _instruction(self, session: AsyncEnvSession, split: str, info: dict, reflection: str | None) -> list[Turn]:
+    def _tools_for(self, split: str, info: dict) -> list[Tool]:
+        """The env's tools, or on the reworded split the tools in its words (servers before that list none)."""
+        reworded = info.get("reworded", {}).get("tools") if split == REWORDED else None
+        return [Tool.from_dict(t) for t in reworded] if reworded else self.tools
+
+    def _instruction(self, session: AsyncEnvSession, ctx: EpisodeContext, split: str, info: dict,
+                     reflection: str | None) -> list[Turn]:
         """The system prompt and the first user message: the env's instruction, its first observation, and the
         lesson of an earlier attempt."""
         words = info.get("reworded", info) if split == REWORDED else info  # the reworded split's own words
         observation = observation_message(session.observation.text, session.observation.available_actions)
         first = first_user_message(words["instruction"], words["action_format"],
                                    observation.removeprefix("Observation: "), reflection)
-        return [Turn("system", self.action_format.system_prompt(self.tools), kind="instruction"),
+        return [Turn("system", self.action_format.system_prompt(ctx.tools), kind="instruction"),
                 Turn("user", first, kind="instruction")]
 
     async def _reply(self, ctx: EpisodeContext, traj: Trajectory) -> tuple[Turn, str | None]:
@@ -160,7 +168,7 @@ class Runner:
         when the reply did not parse and was not corrected."""
         turn = await self._act(ctx, traj.turns)
         traj.turns.append(turn)
-        parsed = self.action_format.parse(turn.text, turn.tool_calls, self.tools)
+        parsed = self.action_format.parse(turn.text, turn.tool_calls, ctx.tools)
         turn.action = parsed.action
         fix = await self._first("before_step", ctx, parsed.action, parsed.error)
         if fix is None:
@@ -169,7 +177,7 @@ class Runner:
         turn.erroneous, turn.valid = True, False
         traj.turns.append(Turn("user", f"Teacher: that is not the right action here. Do this instead: {fix}",
                                kind="teacher", feedback=True))
-        text, calls = self.action_format.write(fix, "I follow the teacher's correction.", self.tools)
+        text, calls = self.action_format.write(fix, "I follow the teacher's correction.", ctx.tools)
         traj.turns.append(Turn("assistant", text, kind="action", action=fix, refinement=True, tool_calls=calls))
         return traj.turns[-1], None
 
@@ -180,12 +188,12 @@ class Runner:
             if plan is None or k >= len(plan):
                 raise RuntimeError("the expert's plan is exhausted before the episode ended")
             thought = ctx.thoughts[k] if ctx.thoughts else f"The next step toward the goal is: {plan[k]}."
-            text, calls = self.action_format.write(plan[k], thought, self.tools)
+            text, calls = self.action_format.write(plan[k], thought, ctx.tools)
             return Turn("assistant", text, kind="action", tool_calls=calls)
         t = time.monotonic()
         try:
             context = build_context(turns, self.config.max_context_chars, self.config.history)
-            sampling = self.action_format.sampling(self.config.sampling, self.tools)
+            sampling = self.action_format.sampling(self.config.sampling, ctx.tools)
             reply = (await self.llm.chat(context, sampling))[0]
         except Exception as exc:
             raise _LLMFailure(f"{type(exc).__name__}: {exc}") from exc

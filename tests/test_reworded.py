@@ -98,6 +98,29 @@ def test_runner_prompts_reworded_sessions_with_the_reworded_instruction(maze) ->
     assert "head up" in first and "move north" not in first
 
 
+@pytest.mark.parametrize("fmt", ["function_calling", "tool_calls"])
+def test_reworded_sessions_offer_tools_in_their_own_words(maze, fmt) -> None:
+    # the expert, written as calls of the reworded tools, wins: the calls write the reworded commands
+    from agentgym.action_formats import make_format
+
+    task = MazeEnv().tasks("held_out")[0] + SUFFIX
+
+    async def main():
+        async with AsyncEnvClient(maze.url) as env:
+            return await Runner(None, env, [], action_format=make_format(fmt)).run_task(task)
+
+    [traj] = asyncio.run(main())
+    assert traj.won and traj.split == REWORDED
+    [tool] = traj.tools
+    assert tool["function"]["name"] == "head"
+    assert tool["function"]["parameters"]["properties"]["direction"]["enum"] == ["up", "down", "right", "left"]
+    system = traj.turns[0].text
+    if fmt == "function_calling":  # the prompt lists the functions; native tool calls get them as `tools`
+        assert '"head"' in system and "north" not in system
+    actions = [t.action for t in traj.turns if t.role == "assistant"]
+    assert actions and all(a.split()[0] == "head" for a in actions)
+
+
 def test_suites_select_the_reworded_split() -> None:
     suite = suite_from_dict({"entries": [{"env": "alfworld", "split": REWORDED, "tasks": 5}]})
     assert suite.entries[0].split == REWORDED

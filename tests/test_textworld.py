@@ -41,6 +41,14 @@ def test_walkthrough_is_admissible_and_scores_the_maximum(client):
         assert result.info["score"] == result.info["max_score"] == s.observation.extra["score"]
 
 
+def test_control_characters_in_a_command_do_not_crash_the_server(client):
+    # found by schemathesis: a NUL in a command crashed the game's interpreter, and with it the server
+    with client.session(task_id=HELD_IN[0]) as s:
+        assert not s.step("f<\x00\xddQ\x18Q").info["valid"]
+        assert "kitchen" in s.step("look\x00").observation.text.lower()  # the command without its NUL
+    assert client.health()["status"] == "healthy"
+
+
 def test_observation_keeps_the_intro_without_the_banner(client):
     with client.session(task_id=HELD_IN[0]) as s:
         text = s.observation.text

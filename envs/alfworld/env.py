@@ -9,13 +9,9 @@ from agentgym.env import Env, Observation, StepResult
 from agentgym.errors import UnknownTask
 from agentgym.reworded import Rewording
 from envs.alfworld import engine, problems
+from envs.textworld.games import normalize  # the same engine: commands compared and cleaned alike
 
 WELCOME = "-= Welcome to TextWorld, ALFRED! =-"
-
-
-def normalize(command: str) -> str:
-    """Lowercase, single spaces, no trailing full stop: how commands are compared."""
-    return " ".join(command.lower().split()).rstrip(".!").strip()
 
 
 def from_agentgym(action: str) -> str:

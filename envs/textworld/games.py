@@ -14,6 +14,7 @@ import functools
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -171,9 +172,13 @@ def _make(task: Task, seed: int) -> tuple[Any, Any]:
         return make(settings=_settings(task), options=options), options
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def normalize(command: str) -> str:
-    """Lowercase, single spaces, no trailing full stop: how commands are compared."""
-    return " ".join(command.lower().split()).rstrip(".!").strip()
+    """Lowercase, single spaces, no trailing full stop: how commands are compared (and sent to the game).
+    Control characters become spaces: a NUL in a command crashes the game's interpreter (the whole server)."""
+    return " ".join(_CONTROL.sub(" ", command).lower().split()).rstrip(".!").strip()
 
 
 def _winning_walkthrough(game_file: str, walkthrough: list[str]) -> list[str]:

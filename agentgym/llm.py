@@ -23,6 +23,9 @@ import orjson
 from agentgym.action_formats import tool_calls_from_api
 
 Messages = list[dict[str, str]]
+# OpenAI-compatible servers (vLLM's uvicorn among them) close idle connections after 5 s: closing ours after
+# 3 s means no completion request goes down a connection the server is closing.
+LLM_IDLE_CLOSE_S = 3.0
 
 
 @dataclass
@@ -89,9 +92,7 @@ class OpenAIChatLLM(LLM):
             self._http = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
-                # OpenAI-compatible servers (vLLM's uvicorn among them) close idle connections after 5 s: closing
-                # ours after 3 s means no completion request goes down one the server is closing.
-                connector=aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=3.0),
+                connector=aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=LLM_IDLE_CLOSE_S),
             )
         return self._http
 

@@ -18,6 +18,7 @@ from agentgym.env import REWORDED, Env, Observation, StepResult
 from agentgym.tools import Tool, tools_of
 
 SUFFIX = "~reworded"
+_FIELD, _FIELD_SPLIT = re.compile(r"\{\w+\}"), re.compile(r"(\{\w+\})")
 
 
 def _substitution(pairs: tuple[tuple[str, str], ...]):
@@ -62,9 +63,11 @@ class Rewording:
                 spec["enum"] = [self.to_agent(v) for v in spec["enum"]]
             return spec
 
+        # the template's {fields} are names, not words: only the text around them is reworded
+        template = "".join(part if _FIELD.fullmatch(part) else self.to_agent(part)
+                           for part in _FIELD_SPLIT.split(tool.template))
         name = self.to_agent(tool.name.replace("_", " ")).replace(" ", "_")
-        return Tool(name, self.to_agent(tool.description), {p: arg(v) for p, v in tool.parameters.items()},
-                    self.to_agent(tool.template))
+        return Tool(name, self.to_agent(tool.description), {p: arg(v) for p, v in tool.parameters.items()}, template)
 
     def stray_word(self, action: str) -> str | None:
         """An original command word in a reworded command (`go to` where the words are now `move to`), or None."""

@@ -39,6 +39,8 @@ def eval_cmd(
     from eval.run import env_servers, run_suite
     from eval.suites import load_suite
 
+    if served and not llm_url:
+        raise typer.BadParameter("--served names a model of the server at --llm-url; give --llm-url too")
     spec, fmt = load_suite(suite), make_format(action_format)
     given: dict[str, list[str]] = {}
     for item in env_url:

@@ -21,6 +21,13 @@ export PYTHONPATH=/tmp/site:. VLLM_USE_FLASHINFER_SAMPLER=0 TRL_EXPERIMENTAL_SIL
 export PYTHONUNBUFFERED=1
 ag() { python3 -m agentgym.cli "$@"; }
 mark() { echo "$(date +%T) $*" >>"$W/progress"; }
+wait_file() {  # FILE...: wait (at most 20 min) until every FILE exists; fail, saying so, if one never does
+  local t=0; for f in "$@"; do until [ -f "$f" ]; do sleep 10; t=$((t + 10))
+    [ $t -lt 1200 ] || { mark "gave up waiting for $f"; return 1; }; done; done
+}
+wait_server() {  # PID URL: wait until URL answers; fail if PID died first
+  until curl -sf "$2" >/dev/null; do kill -0 "$1" 2>/dev/null || { mark "server $1 died"; return 1; }; sleep 5; done
+}
 
 self_evolution() {
   CUDA_VISIBLE_DEVICES=$1 ag train evolve --config training/experiments/self-evolution-gpu.yaml \
@@ -42,19 +49,18 @@ grpo_start() {  # behaviour cloning with the whole episode in context: what mult
 grpo_arm() {  # GPU, arm name (curriculum | fixed)
   local recipe=training/recipes/grpo-horizon-gpu.yaml
   if [ "$2" = fixed ]; then sed 's/^horizon:.*/horizon: []/' $recipe >$W/grpo/fixed.yaml; recipe=$W/grpo/fixed.yaml; fi
-  until [ -f $W/grpo/bc/merged/config.json ]; do sleep 10; done
+  wait_file $W/grpo/bc/merged/config.json || return 1
   CUDA_VISIBLE_DEVICES=$1 ag train grpo --env guided_maze --model $W/grpo/bc/merged --recipe $recipe --out $W/grpo/$2
 }
 
 grpo_eval() {  # GPU: the start model and both arms, greedy, on one vLLM serving the arms as adapters
-  until [ -f $W/grpo/curriculum/adapter/adapter_config.json ] && [ -f $W/grpo/fixed/adapter/adapter_config.json ]; do
-    sleep 10; done
+  wait_file $W/grpo/curriculum/adapter/adapter_config.json $W/grpo/fixed/adapter/adapter_config.json || return 1
   printf 'name: guided_maze-200\nentries:\n  - {env: guided_maze, split: held_in, tasks: 200}\n  - {env: guided_maze, split: held_out, tasks: 100}\n' \
     >$W/grpo/suite.yaml
   CUDA_VISIBLE_DEVICES=$1 ag llm serve --model $W/grpo/bc/merged --port 8300 \
     --lora curriculum=$W/grpo/curriculum/adapter --lora fixed=$W/grpo/fixed/adapter &
   local server=$!
-  until curl -sf localhost:8300/v1/models >/dev/null; do sleep 5; done
+  wait_server $server localhost:8300/v1/models || return 1
   for arm in bc curriculum fixed; do
     local served=(); [ $arm = bc ] || served=(--served $arm)
     ag eval --suite $W/grpo/suite.yaml --llm-url http://127.0.0.1:8300 "${served[@]}" --out $W/grpo/eval-$arm \
@@ -77,9 +83,9 @@ two_gpus() {  # both GPUs: GRPO in server mode (vLLM on GPU 1) against colocated
   CUDA_VISIBLE_DEVICES=0 ag train grpo --env guided_maze --model $W/grpo/bc/merged --recipe $d/colocate.yaml \
     --out $d/grpo-colocate
   CUDA_VISIBLE_DEVICES=1 python3 -m trl.scripts.vllm_serve --model $W/grpo/bc/merged --port 8000 \
-    --gpu_memory_utilization 0.5 --max_model_len 16384 >$d/trl-vllm-serve.log 2>&1 &
+    --gpu_memory_utilization 0.5 --max_model_len 8192 >$d/trl-vllm-serve.log 2>&1 &
   local server=$!
-  until curl -sf localhost:8000/health >/dev/null; do sleep 5; done
+  wait_server $server localhost:8000/health || return 1
   CUDA_VISIBLE_DEVICES=0 ag train grpo --env guided_maze --model $W/grpo/bc/merged --recipe $d/server.yaml \
     --out $d/grpo-server
   kill $server; wait $server

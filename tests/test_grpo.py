@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from transformers import AutoTokenizer
 
@@ -28,6 +30,47 @@ def test_horizon_curriculum_grows_the_turn_limit_in_stages():
     assert [turns_at(fixed, s) for s in (0, 150, 299)] == [12, 12, 12]
     staged = GRPORecipe(max_turns=12, horizon=[[200, 16], [0, 4], [100, 8]])  # stage order does not matter
     assert [turns_at(staged, s) for s in (0, 99, 100, 199, 200, 299)] == [4, 4, 8, 8, 16, 16]
+
+
+def test_server_mode_generates_from_the_chat_templated_token_ids(model_dir):
+    # TRL's server mode: the rollout sends token ids to `trl vllm-serve` through the trainer's VLLMClient
+    from agentgym.llm import Sampling
+    from training.grpo import vllm_server_batch_generate
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    sent = {}
+
+    class FakeClient:  # a test double of trl's VLLMClient: answers each prompt with "Action: wait"
+        def generate(self, prompts, **kwargs):
+            sent.update(prompts=prompts, **kwargs)
+            return {"completion_ids": [tok("Action: wait", add_special_tokens=False)["input_ids"]] * len(prompts)}
+
+    generate = vllm_server_batch_generate(FakeClient(), tok)
+    messages = [[{"role": "user", "content": "Task t1."}], [{"role": "user", "content": "Task t2."}]]
+    out = generate(messages, Sampling(temperature=1.0, max_tokens=16, stop=["\nObservation"]))
+    assert [c.text for c in out] == ["Action: wait"] * 2 and all(c.finish_reason == "stop" for c in out)
+    expected = tok.apply_chat_template(messages[0], add_generation_prompt=True, tokenize=False)
+    assert all(isinstance(t, int) for t in sent["prompts"][0])
+    assert tok.decode(sent["prompts"][0]) == expected and out[0].prompt_tokens == len(sent["prompts"][0])
+    assert sent["generation_kwargs"] == {"stop": ["\nObservation"]} and sent["max_tokens"] == 16
+
+
+def test_deadline_stops_training_and_the_log_records_each_steps_turn_limit():
+    from types import SimpleNamespace
+
+    from training.grpo import _horizon_and_deadline
+
+    recipe = GRPORecipe(max_turns=12, horizon=[[0, 4], [2, 8]], deadline_s=60.0)
+    state, control = SimpleNamespace(global_step=2, log_history=[{"reward": 0.5}]), SimpleNamespace(
+        should_training_stop=False)
+    callback = _horizon_and_deadline(recipe, started=time.monotonic())
+    callback.on_log(None, state, control)
+    assert state.log_history[-1]["turn_limit"] == 4  # logged after step 2, whose rollout ran at step 1
+    callback.on_step_end(None, state, control)
+    assert not control.should_training_stop
+    late = _horizon_and_deadline(recipe, started=time.monotonic() - 61)
+    late.on_step_end(None, state, control)
+    assert control.should_training_stop
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ from training.pipeline import (
     _sft,
     load_config,
 )
-from trajectories.store import TrajectoryStore
+from training.recipes import load_recipe
 
 # arm -> (what it trains on, the exploration it adds to the demonstrations, erroneous turns learned)
 ARMS: dict[str, tuple[str, str | None, bool]] = {
@@ -58,6 +58,7 @@ class AblationConfig(PipelineConfig):
 
 
 def load_ablation_config(path: str | None = None, overrides: list[str] | None = None) -> AblationConfig:
+    """The pipeline's `load_config` for the ablation's settings; unknown arms are errors."""
     cfg = load_config(path, overrides, cls=AblationConfig)
     unknown = sorted(set(cfg.arms) - set(ARMS))
     if unknown:
@@ -67,18 +68,7 @@ def load_ablation_config(path: str | None = None, overrides: list[str] | None = 
 
 def arm_data(arm: str, demos: Path, explored: Path | None, out: Path) -> dict:
     """The arm's training file: won, deduplicated episodes; erroneous turns unmasked when the arm learns them."""
-    result = _filter([demos] + ([explored] if explored else []), out)
-    if ARMS[arm][2]:
-        trajs = TrajectoryStore(out).load()
-        for traj in trajs:
-            for turn in traj.turns:
-                turn.erroneous = False
-        out.unlink()
-        store = TrajectoryStore(out)
-        for traj in trajs:
-            store.append(traj)
-        result["turns"] = result["turns"] | {"learned_erroneous": result["turns"].pop("masked_erroneous", 0)}
-    return result
+    return _filter([demos] + ([explored] if explored else []), out, learn_erroneous=ARMS[arm][2])
 
 
 def steps_for(data: Path, cfg: AblationConfig) -> dict:
@@ -86,11 +76,14 @@ def steps_for(data: Path, cfg: AblationConfig) -> dict:
     from transformers import AutoTokenizer
 
     from agentgym.models import resolve_model
-    from training.sft import load_training_data
+    from training.sft import SFTRecipe, load_training_data
 
+    recipe = load_recipe(SFTRecipe, None, **cfg.sft)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(cfg.model))
-    lengths = [len(ids) for ids in load_training_data(data, tokenizer, cfg.sft["max_length"])["input_ids"]]
-    batch = cfg.sft.get("per_device_train_batch_size", 8) * cfg.sft.get("gradient_accumulation_steps", 1)
+    lengths = [len(ids) for ids in load_training_data(data, tokenizer, recipe.max_length)["input_ids"]]
+    if not lengths:
+        raise ValueError(f"{data} has no trainable turn")
+    batch = recipe.per_device_train_batch_size * recipe.gradient_accumulation_steps
     mean = sum(lengths) / len(lengths)
     return {"samples": len(lengths), "mean_tokens": mean,
             "steps": max(1, math.ceil(cfg.token_budget / (batch * mean)))}
@@ -102,7 +95,8 @@ def run_ablation(cfg: AblationConfig) -> Path:
     stages = Stages(out)
     (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg)))
     evaluation = {"envs": cfg.envs, "tasks": cfg.eval_tasks, "max_steps": cfg.eval_max_steps,
-                  "history": cfg.history, "splits": cfg.eval_splits, "max_tokens": cfg.max_tokens}
+                  "history": cfg.history, "splits": cfg.eval_splits, "max_tokens": cfg.max_tokens,
+                  "unseen_envs": cfg.unseen_envs}
     rows = []
     with contextlib.ExitStack() as stack:
         services = Services(cfg, stack)
@@ -119,7 +113,8 @@ def run_ablation(cfg: AblationConfig) -> Path:
             explored[feedback] = stages.run(
                 f"explore_{feedback}", {"model": bc["key"], "envs": cfg.envs, "episodes": cfg.explore_episodes,
                                         "feedback": feedback, "temperature": cfg.explore_temperature,
-                                        "max_steps": cfg.explore_max_steps, "history": cfg.history},
+                                        "max_steps": cfg.explore_max_steps, "history": cfg.history,
+                                        "max_tokens": cfg.max_tokens},
                 out / f"explore-{feedback}", _explore, dataclasses.replace(cfg, feedback=feedback), services, "bc",
                 bc, out / f"explore-{feedback}")
         for arm in cfg.arms:
@@ -142,6 +137,7 @@ def run_ablation(cfg: AblationConfig) -> Path:
 
 
 def _splits(results: str) -> dict[str, GroupMetrics]:
+    """An evaluation's pooled row per split."""
     return {row.split: row for row in load_results(results).metrics.splits}
 
 
@@ -176,13 +172,16 @@ def write_ablation_report(rows: list[dict], cfg: AblationConfig, report: Path) -
         learned = sum(v for k, v in turns.items() if k != "masked_erroneous")
         cells = [f"{splits[r['arm']][s].won}/{splits[r['arm']][s].n}, {pct(splits[r['arm']][s].success)}"
                  for s in names]
-        lines.append(f"| {r['arm']} | {ARMS[r['arm']][0]} | {r['data']['kept']} | {learned} | "
+        what = ARMS[r["arm"]][0]
+        if ARMS[r["arm"]][1] and not turns.get("agent", 0) + turns.get("refinement", 0):
+            what += " (no explored episode was won: the demonstrations alone)"
+        lines.append(f"| {r['arm']} | {what} | {r['data']['kept']} | {learned} | "
                      f"{erroneous[0]} / {erroneous[1]} | {r['plan']['steps']} | {r['train_tokens']:,} | "
                      + " | ".join(cells) + " |")
     if reference is not None:
         lines += ["", "Each arm against `expert` (two-sided two-proportion z-test):", "",
                   "| arm | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-        for r in rows[1:] if rows and rows[0]["arm"] == "expert" else rows:
+        for r in (r for r in rows if r["arm"] != "expert"):
             cells = []
             for s in names:
                 a, b = splits[r["arm"]][s], reference[s]
@@ -190,7 +189,8 @@ def write_ablation_report(rows: list[dict], cfg: AblationConfig, report: Path) -
                 cells.append(f"{100 * (a.success.value - b.success.value):+.1f} points, p = {p:.2g}")
             lines.append(f"| {r['arm']} | " + " | ".join(cells) + " |")
     if "held_out" in names and "held_out_reworded" in names:
-        lines += ["", "What rewording costs each arm (held-out minus reworded held-out, the same tasks):", ""]
+        lines += ["", "What rewording costs each arm (held-out minus reworded held-out: the same tasks, so the "
+                  "unpaired z-test's p is conservative):", ""]
         for r in rows:
             a, b = splits[r["arm"]]["held_out"], splits[r["arm"]]["held_out_reworded"]
             _, p = two_proportion_z(a.won, a.n, b.won, b.n)

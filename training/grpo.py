@@ -105,8 +105,8 @@ def vllm_server_batch_generate(client, tokenizer) -> BatchGenerate:
     """Sampling with a `trl vllm-serve` server (TRL's server mode pushes the policy's weights to it)."""
 
     def generate(prompts: list[list[dict]], sampling: Sampling) -> list[Completion]:
-        ids = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=True) for m in prompts]
-        ids = [x["input_ids"] if isinstance(x, dict) else list(x) for x in ids]
+        texts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in prompts]
+        ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         out = client.generate(prompts=ids, temperature=sampling.temperature, top_p=sampling.top_p,
                               max_tokens=sampling.max_tokens, logprobs=None,
                               generation_kwargs={"stop": sampling.stop} if sampling.stop else None)
@@ -231,6 +231,10 @@ def train_grpo(env_urls: list[str], model: str, out: str | os.PathLike, recipe: 
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     recipe = recipe if isinstance(recipe, GRPORecipe) else load_recipe(GRPORecipe, recipe)
+    if recipe.vllm_mode == "server" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # TRL gives only the main process a client of the vLLM server, and the rollout generates through it
+        raise ValueError("vllm_mode=server runs one trainer process (the rollout generates through the main "
+                         "process's client); give the other GPUs to `trl vllm-serve` (data_parallel_size)")
     out = Path(out)
     with EnvClient(env_urls) as client:
         tasks = client.tasks("held_in")[: recipe.tasks]
@@ -250,7 +254,7 @@ def train_grpo(env_urls: list[str], model: str, out: str | os.PathLike, recipe: 
         save_strategy="no", report_to=[], bf16=on_gpu, use_cpu=not on_gpu, disable_tqdm=not progress,
         use_vllm=use_vllm, vllm_mode=recipe.vllm_mode, vllm_server_base_url=recipe.vllm_server_url,
         vllm_gpu_memory_utilization=recipe.vllm_gpu_memory_utilization,
-        vllm_max_model_length=min(max_completion + 4096, net.config.max_position_embeddings),
+        vllm_max_model_length=min(max_completion + 4096, getattr(net.config, "max_position_embeddings", 1 << 30)),
     )
     stats: dict[str, Any] = {}
     t_setup = time.monotonic()
@@ -260,7 +264,7 @@ def train_grpo(env_urls: list[str], model: str, out: str | os.PathLike, recipe: 
                                                  target_modules=recipe.target_modules, task_type="CAUSAL_LM"))
     t0 = time.monotonic()
     setup = t0 - t_setup  # includes starting the colocated vLLM
-    trainer.add_callback(_horizon_and_deadline()(recipe, t0))
+    trainer.add_callback(_horizon_and_deadline(recipe, t0))
     trainer.train()
     total = time.monotonic() - t0
     adapter_dir = out / "adapter"
@@ -290,21 +294,18 @@ def train_grpo(env_urls: list[str], model: str, out: str | os.PathLike, recipe: 
     return result
 
 
-def _horizon_and_deadline():
+def _horizon_and_deadline(recipe: GRPORecipe, started: float):
+    """A `TrainerCallback` that logs each step's turn limit and stops training (which then saves) once
+    `recipe.deadline_s` seconds have passed since `started`."""
     from transformers import TrainerCallback
 
     class HorizonAndDeadline(TrainerCallback):
-        """Logs the turn limit of each step, and stops training (which then saves) past the deadline."""
+        def on_log(self, args, state, control, logs=None, **kwargs) -> None:
+            if state.log_history:  # logged after the step: its rollout ran at global_step - 1
+                state.log_history[-1]["turn_limit"] = turns_at(recipe, max(0, state.global_step - 1))
 
-        def __init__(self, recipe: GRPORecipe, started: float):
-            self.recipe, self.started = recipe, started
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if state.log_history:
-                state.log_history[-1]["turn_limit"] = turns_at(self.recipe, state.global_step)
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if self.recipe.deadline_s > 0 and time.monotonic() - self.started > self.recipe.deadline_s:
+        def on_step_end(self, args, state, control, **kwargs) -> None:
+            if recipe.deadline_s > 0 and time.monotonic() - started > recipe.deadline_s:
                 control.should_training_stop = True
 
-    return HorizonAndDeadline
+    return HorizonAndDeadline()

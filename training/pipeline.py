@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -93,7 +93,10 @@ class PipelineConfig:
     vllm_args: list[str] = field(default_factory=list)  # extra vLLM arguments (e.g. --enforce-eager)
 
 
-def load_config(path: str | None = None, overrides: list[str] | None = None, cls: type = PipelineConfig):
+C = TypeVar("C", bound="PipelineConfig")
+
+
+def load_config(path: str | None = None, overrides: list[str] | None = None, cls: type[C] = PipelineConfig) -> C:
     """Defaults, then a YAML file, then `key=value` overrides (`sft.max_steps=3`, `envs=[maze]`), as a `cls`
     (the pipeline's config or one that extends it)."""
     values = dataclasses.asdict(cls())
@@ -327,15 +330,23 @@ def _explore(cfg: PipelineConfig, services: Services, name: str, sft: dict, out:
     return {"episodes": asyncio.run(main())}
 
 
-def _filter(sources: list[Path], out: Path) -> dict:
-    """Won, deduplicated episodes of every source folder into one training file, with its turn counts."""
+def _filter(sources: list[Path], out: Path, learn_erroneous: bool = False) -> dict:
+    """Won, deduplicated episodes of every source folder into one training file, with its turn counts;
+    erroneous turns stay masked out of the loss unless `learn_erroneous`."""
     trajs = [t for folder in sources for path in sorted(folder.glob("*.jsonl")) for t in TrajectoryStore(path)]
     kept, dropped = apply_filters(trajs, FilterSpec(success_only=True, dedupe=True))
+    turns = training_turns(kept)
+    if learn_erroneous:
+        turns["learned_erroneous"] = turns.pop("masked_erroneous")
+        for traj in kept:
+            for turn in traj.turns:
+                turn.erroneous = False
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
     store = TrajectoryStore(out)
     for t in kept:
         store.append(t)
-    return {"kept": len(kept), "dropped": dict(dropped), "data": str(out), "turns": training_turns(kept)}
+    return {"kept": len(kept), "dropped": dict(dropped), "data": str(out), "turns": turns}
 
 
 def training_turns(trajs: list) -> dict[str, int]:

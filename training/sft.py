@@ -114,7 +114,6 @@ def train_sft(data, model: str, out: str | os.PathLike, recipe: SFTRecipe | str 
 
 def run_sft(trainer, recipe: SFTRecipe, out: str | os.PathLike) -> SFTResult:
     """Train with a built trainer and save what the recipe asks for."""
-
     out = Path(out)
     tokenizer, dataset = trainer.processing_class, trainer.train_dataset
     result = trainer.train()

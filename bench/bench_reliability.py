@@ -12,6 +12,8 @@ Parts:
   followed by `--resume`; episodes lost and duplicated in the final store.
 - orphans: SIGKILL of each kind of parent that starts servers; processes of theirs still alive after.
 - jvms: ScienceWorld JVMs before and after sessions with resets, expiries and deletes during steps.
+- idle: sessions that think ~5 s between steps (an agent waiting for its LLM), through our async client;
+  steps lost to a connection the server closed as it was reused (uvicorn's keep-alive is 5 s by default).
 """
 
 from __future__ import annotations
@@ -98,6 +100,33 @@ async def concurrent(url: str, sessions: int, steps: int) -> tuple[collections.C
         t0 = time.perf_counter()
         await asyncio.gather(*(one_session(http, url, steps, lat, errors) for _ in range(sessions)))
     return errors, lat, time.perf_counter() - t0
+
+
+async def idle_steps(url: str, sessions: int, steps: int, gap: tuple[float, float]) -> collections.Counter:
+    from agentgym.client import AsyncEnvClient
+
+    lost: collections.Counter = collections.Counter()
+    async with AsyncEnvClient(url) as client:
+        async def one(i: int) -> None:
+            session = await client.session(split="held_in", index=i % 100)
+            for k in range(steps):
+                await asyncio.sleep(random.uniform(*gap))
+                try:
+                    await session.step(f"say {k}")
+                except Exception as exc:  # noqa: BLE001 - every failure is counted, none ends the bench
+                    lost[type(exc).__name__] += 1
+                    return
+
+        await asyncio.gather(*(one(i) for i in range(sessions)))
+    return lost
+
+
+def bench_idle(sessions: int, steps: int = 4, gap: tuple[float, float] = (4.8, 5.2)) -> list[tuple[str, str]]:
+    with EnvServer("echo", max_sessions=sessions + 24) as server:
+        lost = asyncio.run(idle_steps(server.url, sessions, steps, gap))
+    shown = ", ".join(f"{k} x{v}" for k, v in lost.items()) or "0 steps lost"
+    return [(f"{sessions} sessions stepping every {gap[0]}-{gap[1]} s (`echo`, {steps} steps each, "
+             "`python -m bench.bench_reliability --parts idle --sessions 256`)", shown)]
 
 
 def bench_concurrent(sessions: int, steps: int) -> list[tuple[str, str]]:
@@ -237,7 +266,7 @@ def bench_jvms(sessions: int, concurrency: int) -> list[tuple[str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", default=["fuzz", "concurrent", "resume", "orphans", "jvms"])
+    parser.add_argument("--parts", nargs="+", default=["fuzz", "concurrent", "resume", "orphans", "idle", "jvms"])
     parser.add_argument("--envs", nargs="+", default=available())
     parser.add_argument("--fuzz-examples", type=int, default=330,
                         help="schemathesis examples per operation (330: about 5,000 cases per env)")
@@ -257,6 +286,8 @@ def main() -> None:
         rows += bench_resume(args.trials, args.episodes)
     if "orphans" in args.parts:
         rows += bench_orphans(args.with_vllm)
+    if "idle" in args.parts:
+        rows += bench_idle(min(args.sessions, 256))
     if "jvms" in args.parts:
         rows += bench_jvms(args.sciworld_sessions, concurrency=8)
     print("\n| measure | result |\n|---|---|")

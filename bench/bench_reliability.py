@@ -49,13 +49,13 @@ def cli(*args: str) -> list[str]:
 
 
 # -- fuzz ------------------------------------------------------------------------------------
-def bench_fuzz(envs: list[str], examples: int) -> list[tuple[str, str]]:
+def bench_fuzz(envs: list[str], examples: int, timeout: float = 1800) -> list[tuple[str, str]]:
     rows = []
     for env in envs:
         # Fuzzed sessions are never closed: a short TTL lets them expire before they reach the cap.
         with EnvServer(env, ttl=1.0, max_sessions=4096) as server:
             t0 = time.monotonic()
-            run = fuzz(server.url, examples)
+            run = fuzz(server.url, examples, timeout=timeout)
             failures = ", ".join(f"{f.get('title')} x{f.get('count', 1)}" for f in run.failures) or "none"
         if run.failures:
             print(run.output[-8000:], flush=True)
@@ -270,6 +270,8 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=available())
     parser.add_argument("--fuzz-examples", type=int, default=330,
                         help="schemathesis examples per operation (330: about 5,000 cases per env)")
+    parser.add_argument("--fuzz-timeout", type=float, default=1800,
+                        help="seconds per env (a browser or a JVM per session needs more)")
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--episodes", type=int, default=1000)
@@ -279,7 +281,7 @@ def main() -> None:
     random.seed(13)
     rows: list[tuple[str, str]] = []
     if "fuzz" in args.parts:
-        rows += bench_fuzz(args.envs, args.fuzz_examples)
+        rows += bench_fuzz(args.envs, args.fuzz_examples, args.fuzz_timeout)
     if "concurrent" in args.parts:
         rows += bench_concurrent(args.sessions, steps=5)
     if "resume" in args.parts:

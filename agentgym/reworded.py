@@ -18,7 +18,7 @@ from agentgym.env import REWORDED, Env, Observation, StepResult
 from agentgym.tools import Tool, tools_of
 
 SUFFIX = "~reworded"
-_FIELD, _FIELD_SPLIT = re.compile(r"\{\w+\}"), re.compile(r"(\{\w+\})")
+_PLACEHOLDER = re.compile(r"(\{\w+\})")  # a tool template's {field}
 
 
 def _substitution(pairs: tuple[tuple[str, str], ...]):
@@ -64,8 +64,8 @@ class Rewording:
             return spec
 
         # the template's {fields} are names, not words: only the text around them is reworded
-        template = "".join(part if _FIELD.fullmatch(part) else self.to_agent(part)
-                           for part in _FIELD_SPLIT.split(tool.template))
+        template = "".join(part if _PLACEHOLDER.fullmatch(part) else self.to_agent(part)
+                           for part in _PLACEHOLDER.split(tool.template))
         name = self.to_agent(tool.name.replace("_", " ")).replace(" ", "_")
         return Tool(name, self.to_agent(tool.description), {p: arg(v) for p, v in tool.parameters.items()}, template)
 

@@ -78,6 +78,7 @@ class Runner:
         self.action_format = action_format or ReAct()
         self._info: dict | None = None
         self.tools: list[Tool] = []
+        self._reworded_tools: list[Tool] = []  # the tools in the reworded split's words, where the env has them
 
     @property
     def expert_mode(self) -> bool:
@@ -95,6 +96,8 @@ class Runner:
             self._info = await self.env.info()
             tools = self._info.get("tools")  # servers older than tool declarations list none
             self.tools = [Tool.from_dict(t) for t in tools] if tools else [default_tool(self._info["action_format"])]
+            reworded = self._info.get("reworded", {}).get("tools")  # servers before reworded tools list none
+            self._reworded_tools = [Tool.from_dict(t) for t in reworded] if reworded else self.tools
         return self._info
 
     # -- one episode -------------------------------------------------------------------------
@@ -131,7 +134,7 @@ class Runner:
         what happened; until the env says done or the agent is given up on."""
         ctx = EpisodeContext(task_id=traj.task_id, last_observation=session.observation.text,
                              fetch_plan=lambda: self.env.expert_plan(traj.task_id),
-                             tools=self._tools_for(traj.split, info))
+                             tools=self._reworded_tools if traj.split == REWORDED else self.tools)
         if not isinstance(self.action_format, ReAct):
             traj.tools = [t.schema() for t in ctx.tools]
         traj.turns += self._instruction(session, ctx, traj.split, info, reflection)
@@ -146,11 +149,6 @@ class Runner:
         traj.ended = ended
         if ended == "gave_up":
             traj.error = f"gave up after {ctx.errors_in_row} erroneous turns in a row"
-
-    def _tools_for(self, split: str, info: dict) -> list[Tool]:
-        """The env's tools, or on the reworded split the tools in its words (servers before that list none)."""
-        reworded = info.get("reworded", {}).get("tools") if split == REWORDED else None
-        return [Tool.from_dict(t) for t in reworded] if reworded else self.tools
 
     def _instruction(self, session: AsyncEnvSession, ctx: EpisodeContext, split: str, info: dict,
                      reflection: str | None) -> list[Turn]:

@@ -27,11 +27,13 @@ from training.pipeline import (
     PipelineConfig,
     Services,
     Stages,
-    _demonstrate,
     _evaluate,
     _explore,
     _filter,
     _sft,
+    clone_experts,
+    evaluation_inputs,
+    explore_inputs,
     load_config,
 )
 from training.recipes import load_recipe
@@ -94,28 +96,17 @@ def run_ablation(cfg: AblationConfig) -> Path:
     out = Path(cfg.out)
     stages = Stages(out)
     (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg)))
-    evaluation = {"envs": cfg.envs, "tasks": cfg.eval_tasks, "max_steps": cfg.eval_max_steps,
-                  "history": cfg.history, "splits": cfg.eval_splits, "max_tokens": cfg.max_tokens,
-                  "unseen_envs": cfg.unseen_envs}
+    evaluation = evaluation_inputs(cfg)
     rows = []
     with contextlib.ExitStack() as stack:
         services = Services(cfg, stack)
-        demos = stages.run("demonstrate", {"envs": cfg.envs, "episodes": cfg.demo_episodes, "history": cfg.history,
-                                           "max_tokens": cfg.max_tokens}, out / "demonstrations",
-                           _demonstrate, cfg, services, out / "demonstrations")
-        bc_data = stages.run("bc_data", {"demos": demos["key"]}, out / "data" / "bc.jsonl",
-                             _filter, [out / "demonstrations"], out / "data" / "bc.jsonl")
-        bc = stages.run("bc", {"model": cfg.model, "data": bc_data["key"], "recipe": cfg.bc,
-                               "merged": services.merged}, out / "bc",
-                        _sft, cfg.bc, Path(bc_data["data"]), cfg.model, out / "bc", services.merged)
+        demos, bc = clone_experts(cfg, stages, services, out)
         explored: dict[str, dict] = {}
         for feedback in sorted({ARMS[a][1] for a in cfg.arms} - {None}):
+            explorer = dataclasses.replace(cfg, feedback=feedback)
             explored[feedback] = stages.run(
-                f"explore_{feedback}", {"model": bc["key"], "envs": cfg.envs, "episodes": cfg.explore_episodes,
-                                        "feedback": feedback, "temperature": cfg.explore_temperature,
-                                        "max_steps": cfg.explore_max_steps, "history": cfg.history,
-                                        "max_tokens": cfg.max_tokens},
-                out / f"explore-{feedback}", _explore, dataclasses.replace(cfg, feedback=feedback), services, "bc",
+                f"explore_{feedback}", explore_inputs(explorer, bc["key"]),
+                out / f"explore-{feedback}", _explore, explorer, services, "bc",
                 bc, out / f"explore-{feedback}")
         for arm in cfg.arms:
             feedback = ARMS[arm][1]

@@ -371,6 +371,36 @@ def _sft(settings: dict, data: Path, start: str, out: Path, merged: bool) -> dic
 
 
 # -- the main job -----------------------------------------------------------------------------------
+def evaluation_inputs(cfg: PipelineConfig) -> dict[str, Any]:
+    """What an evaluation stage's result depends on, besides the model (its stage key)."""
+    inputs = {"envs": cfg.envs, "tasks": cfg.eval_tasks, "max_steps": cfg.eval_max_steps, "history": cfg.history,
+              "max_tokens": cfg.max_tokens, "stop": STOP}
+    if cfg.eval_splits != ["held_in", "held_out"] or cfg.unseen_envs:  # keys of runs made before these existed
+        inputs |= {"splits": cfg.eval_splits, "unseen_envs": cfg.unseen_envs}
+    return inputs
+
+
+def explore_inputs(cfg: PipelineConfig, model_key: str) -> dict[str, Any]:
+    """What an exploration stage's result depends on (its stage key): the model and how it explores."""
+    return {"model": model_key, "envs": cfg.envs, "episodes": cfg.explore_episodes, "feedback": cfg.feedback,
+            "max_steps": cfg.explore_max_steps, "temperature": cfg.explore_temperature, "history": cfg.history,
+            "max_tokens": cfg.max_tokens, "stop": STOP}
+
+
+def clone_experts(cfg: PipelineConfig, stages: Stages, services: Services, out: Path) -> tuple[dict, dict]:
+    """The stages every run starts with: expert demonstrations, their training file, behaviour cloning;
+    returns the demonstrate and bc stages' results (in `out/demonstrations`, `out/data`, `out/bc`)."""
+    demos = stages.run("demonstrate", {"envs": cfg.envs, "episodes": cfg.demo_episodes, "history": cfg.history,
+                                       "max_tokens": cfg.max_tokens}, out / "demonstrations",
+                       _demonstrate, cfg, services, out / "demonstrations")
+    bc_data = stages.run("bc_data", {"demos": demos["key"]}, out / "data" / "bc.jsonl",
+                         _filter, [out / "demonstrations"], out / "data" / "bc.jsonl")
+    model = stages.run("bc", {"model": cfg.model, "data": bc_data["key"], "recipe": cfg.bc,
+                              "merged": services.merged}, out / "bc",
+                       _sft, cfg.bc, Path(bc_data["data"]), cfg.model, out / "bc", services.merged)
+    return demos, model
+
+
 def run_pipeline(cfg: PipelineConfig) -> Path:
     """The main job, `cfg.iterations` rounds of explore -> filter -> SFT after behaviour cloning (one round
     by default; more is self-evolution); returns the folder of the base-vs-trained report."""
@@ -378,25 +408,14 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     stages = Stages(out)
     (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg)))
     base = Path(cfg.model).name
-    sampling = {"max_tokens": cfg.max_tokens, "stop": STOP}
-    evaluation = {"envs": cfg.envs, "tasks": cfg.eval_tasks, "max_steps": cfg.eval_max_steps,
-                  "history": cfg.history, **sampling}
-    if cfg.eval_splits != ["held_in", "held_out"] or cfg.unseen_envs:  # keys of runs made before these existed
-        evaluation |= {"splits": cfg.eval_splits, "unseen_envs": cfg.unseen_envs}
+    evaluation = evaluation_inputs(cfg)
     evals: list[tuple[str, Path]] = []
     with contextlib.ExitStack() as stack:
         services = Services(cfg, stack)
         stages.run("eval_base", {"model": cfg.model, **evaluation}, out / "eval-base",
                    _evaluate, cfg, services, base, None, out / "eval-base")
         evals.append((base, out / "eval-base"))
-        demos = stages.run("demonstrate", {"envs": cfg.envs, "episodes": cfg.demo_episodes, "history": cfg.history,
-                                           "max_tokens": cfg.max_tokens}, out / "demonstrations",
-                           _demonstrate, cfg, services, out / "demonstrations")
-        bc_data = stages.run("bc_data", {"demos": demos["key"]}, out / "data" / "bc.jsonl",
-                             _filter, [out / "demonstrations"], out / "data" / "bc.jsonl")
-        model = stages.run("bc", {"model": cfg.model, "data": bc_data["key"], "recipe": cfg.bc,
-                                  "merged": services.merged}, out / "bc",
-                           _sft, cfg.bc, Path(bc_data["data"]), cfg.model, out / "bc", services.merged)
+        demos, model = clone_experts(cfg, stages, services, out)
         name, sources = "bc", [out / "demonstrations"]
         if cfg.eval_bc:
             stages.run("eval_bc", {"sft": model["key"], **evaluation}, out / "eval-bc",
@@ -404,11 +423,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
             evals.append((name, out / "eval-bc"))
         for k in range(cfg.iterations):
             it = out / f"iter-{k}"
-            explored = stages.run(f"explore_{k}", {"model": model["key"], "envs": cfg.envs,
-                                                   "episodes": cfg.explore_episodes, "feedback": cfg.feedback,
-                                                   "max_steps": cfg.explore_max_steps,
-                                                   "temperature": cfg.explore_temperature, "history": cfg.history,
-                                                   **sampling},
+            explored = stages.run(f"explore_{k}", explore_inputs(cfg, model["key"]),
                                   it / "explore", _explore, cfg, services, name, model, it / "explore")
             sources.append(it / "explore")
             data = stages.run(f"filter_{k}", {"sources": [str(p) for p in sources], "explored": explored["key"],

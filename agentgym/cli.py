@@ -62,6 +62,8 @@ def llm_serve(
     max_model_len: Annotated[int, typer.Option()] = 4096,
     api_key: Annotated[str | None, typer.Option(envvar="VLLM_API_KEY",
                                                 help="key clients must send (needed beyond loopback)")] = None,
+    vllm_arg: Annotated[list[str], typer.Option(
+        help="an extra vLLM argument, e.g. --vllm-arg=--gpu-memory-utilization=0.2; repeatable")] = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start a vLLM OpenAI-compatible server, print its URL, stop it on Ctrl-C."""
@@ -77,7 +79,8 @@ def llm_serve(
         raise typer.Exit(2) from None
     if api_key:
         os.environ["VLLM_API_KEY"] = api_key  # vLLM reads it there; off its command line, which `ps` shows
-    server = VLLMServer(model, port=port or None, host=host, loras=_parse_loras(lora), max_model_len=max_model_len)
+    server = VLLMServer(model, port=port or None, host=host, loras=_parse_loras(lora), max_model_len=max_model_len,
+                        extra_args=vllm_arg)
     typer.echo(f"starting vLLM for {server.model_path} (log: {server.log_path}) ...")
     with server:
         typer.echo(f"vLLM serving '{server.model_name}' at {server.url}/v1  (Ctrl-C to stop)")

@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # The GPU experiments of issue 12 (results in docs/results/<name>/), each one function below, on a device
-# machine with two GPUs after the carry's install (../shared/gpu/vllm-carry.sh; model in /tmp/models/smollm2).
+# machine after the carry's install (../shared/gpu/vllm-carry.sh; model in /tmp/models/smollm2).
 #
-#   bash scripts/gpu_experiments.sh start evolve|grpo   run one pair of lanes detached (setsid: they outlive
-#                                                       a device call), one GPU each
-#   bash scripts/gpu_experiments.sh status OUT          progress, and everything so far packed into OUT
-#                                                       (<name>.tar.gz: reports, plots, logs; no weights)
-#
-# evolve: GPU 0 self-evolution; GPU 1 the AgentRefine ablation.                  (about 23 min on 2 H100s)
-# grpo:   GPU 1 behaviour cloning with whole episodes in context (GRPO's start); then GRPO with a horizon
-#         curriculum (GPU 0) and with a fixed horizon (GPU 1) at once, their evaluation; then both GPUs: GRPO
-#         with vLLM on one GPU and the trainer on the other (TRL's server mode) against colocated on one; SFT
-#         on both GPUs (accelerate, DDP) against one.
-# Each GPU's jobs run one at a time: a GRPO step beside another lane's vLLM ran out of GPU memory.
+#   bash scripts/gpu_experiments.sh start LANE...   run lanes detached (setsid: they outlive a device call)
+#   bash scripts/gpu_experiments.sh status OUT      progress, and everything so far packed into OUT
+#                                                   (<name>.tar.gz: reports, plots, logs; no weights)
+# Lanes:
+#   self_evolution  behaviour cloning, then 3 rounds of explore -> filter -> retrain
+#   refine_ablation the AgentRefine ablation at equal training tokens
+#   grpo            behaviour cloning with whole episodes in context (GRPO's start); then GRPO with a horizon
+#                   curriculum and with a fixed horizon at once; their evaluation
+#   two_gpus        (2 GPUs) GRPO with vLLM on one GPU and the trainer on the other (TRL's server mode) against
+#                   colocated on one; SFT on both GPUs (accelerate, DDP) against one
+# With two GPUs or more, lanes spread over GPUs 0 and 1; with one, every lane shares it and each vLLM takes a
+# small slice of its memory (a 135M model needs little KV cache).
 # Pack at every call (status OUT): a device machine left idle 30 s is given back with /tmp.
 set -u
 W=${W:-/tmp/exp}
 M=${MODEL:-/tmp/models/smollm2}
 export PYTHONPATH=/tmp/site:. VLLM_USE_FLASHINFER_SAMPLER=0 TRL_EXPERIMENTAL_SILENCE=1 AGENTGYM_CACHE=/tmp/agentgym
 export PYTHONUNBUFFERED=1
+NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
+if [ "$NGPU" -ge 2 ]; then G0=0 G1=1 VMEM=0.45 GMEM=0.25; else G0=0 G1=0 VMEM=${VMEM:-0.15} GMEM=0.1; fi
+DEADLINE=${DEADLINE:-720}  # seconds of GRPO training per arm, whatever the step count reached
 ag() { python3 -m agentgym.cli "$@"; }
 mark() { echo "$(date +%T) $*" >>"$W/progress"; }
 wait_file() {  # FILE...: wait (at most 20 min) until every FILE exists; fail, saying so, if one never does
@@ -31,25 +35,27 @@ wait_server() {  # PID URL: wait until URL answers; fail if PID died first
 
 self_evolution() {
   CUDA_VISIBLE_DEVICES=$1 ag train evolve --config training/experiments/self-evolution-gpu.yaml \
-    --set model=$M --set out=$W/self-evolution
+    --set model=$M --set out=$W/self-evolution --set "vllm_args=[--gpu-memory-utilization, '$VMEM']"
 }
 
 refine_ablation() {
   CUDA_VISIBLE_DEVICES=$1 ag train ablation --config training/experiments/ablation-gpu.yaml \
-    --set model=$M --set out=$W/refine-ablation
+    --set model=$M --set out=$W/refine-ablation --set "vllm_args=[--gpu-memory-utilization, '$VMEM']"
 }
 
 grpo_start() {  # behaviour cloning with the whole episode in context: what multi-turn GRPO trains on
   mkdir -p $W/grpo
-  printf 'max_steps: 150\nlearning_rate: 5.0e-4\nper_device_train_batch_size: 16\nmax_length: 2048\n' >$W/grpo/bc.yaml
+  printf 'max_steps: %s\nlearning_rate: 5.0e-4\nper_device_train_batch_size: 16\nmax_length: 2048\n' "${BC_STEPS:-150}" >$W/grpo/bc.yaml
   ag collect --env guided_maze --expert --episodes 400 --concurrency 64 --out $W/grpo/expert.jsonl
   CUDA_VISIBLE_DEVICES=$1 ag train sft --data $W/grpo/expert.jsonl --model $M --out $W/grpo/bc --recipe $W/grpo/bc.yaml
 }
 
 grpo_arm() {  # GPU, arm name (curriculum | fixed)
-  local recipe=training/recipes/grpo-horizon-gpu.yaml
-  if [ "$2" = fixed ]; then sed 's/^horizon:.*/horizon: []/' $recipe >$W/grpo/fixed.yaml; recipe=$W/grpo/fixed.yaml; fi
+  local recipe=$W/grpo/$2.yaml fixed=; [ "$2" = fixed ] && fixed='s/^horizon:.*/horizon: []/'
+  sed -e "s/^vllm_gpu_memory_utilization:.*/vllm_gpu_memory_utilization: $GMEM/" \
+    -e "s/^deadline_s:.*/deadline_s: $DEADLINE/" -e "$fixed" training/recipes/grpo-horizon-gpu.yaml >$recipe
   wait_file $W/grpo/bc/merged/config.json || return 1
+  [ "$2" = fixed ] && sleep 60  # after the other arm's vLLM has sized its cache
   CUDA_VISIBLE_DEVICES=$1 ag train grpo --env guided_maze --model $W/grpo/bc/merged --recipe $recipe --out $W/grpo/$2
 }
 
@@ -57,7 +63,7 @@ grpo_eval() {  # GPU: the start model and both arms, greedy, on one vLLM serving
   wait_file $W/grpo/curriculum/adapter/adapter_config.json $W/grpo/fixed/adapter/adapter_config.json || return 1
   printf 'name: guided_maze-200\nentries:\n  - {env: guided_maze, split: held_in, tasks: 200}\n  - {env: guided_maze, split: held_out, tasks: 100}\n' \
     >$W/grpo/suite.yaml
-  CUDA_VISIBLE_DEVICES=$1 ag llm serve --model $W/grpo/bc/merged --port 8300 \
+  CUDA_VISIBLE_DEVICES=$1 ag llm serve --model $W/grpo/bc/merged --port 8300 --vllm-arg=--gpu-memory-utilization=$VMEM \
     --lora curriculum=$W/grpo/curriculum/adapter --lora fixed=$W/grpo/fixed/adapter &
   local server=$!
   wait_server $server localhost:8300/v1/models || return 1
@@ -96,15 +102,20 @@ two_gpus() {  # both GPUs: GRPO in server mode (vLLM on GPU 1) against colocated
     --data $W/grpo/expert.jsonl --model $M --out $d/sft-2gpus --recipe $d/sft.yaml
 }
 
-lane_self_evolution() { mark "self-evolution"; self_evolution 0; mark "self-evolution done"; }
-lane_refine_ablation() { mark "refine ablation"; refine_ablation 1; mark "refine ablation done"; }
+ended() { local rc=$?; [ $rc = 0 ] && mark "$1 done" || mark "$1 failed ($rc)"; }  # after the lane's last job
+lane_self_evolution() { mark "self-evolution"; self_evolution $G0; ended self-evolution; }
+lane_refine_ablation() { mark "refine ablation"; refine_ablation $G1; ended "refine ablation"; }
 
 lane_grpo() {
-  mark "grpo start"; grpo_start 1
-  mark "grpo arms"; grpo_arm 0 curriculum & grpo_arm 1 fixed & wait
-  mark "grpo eval"; grpo_eval 0
-  mark "two gpus"; two_gpus
-  mark "grpo done"
+  mark "grpo start"; grpo_start $G1
+  mark "grpo arms"; grpo_arm $G0 curriculum & grpo_arm $G1 fixed & wait
+  mark "grpo eval"; grpo_eval $G0; ended grpo
+}
+
+lane_two_gpus() {
+  [ "$NGPU" -ge 2 ] || { mark "two gpus: needs 2 GPUs, found $NGPU"; return 1; }
+  [ -f $W/grpo/bc/merged/config.json ] || grpo_start 1
+  mark "two gpus"; two_gpus; ended "two gpus"
 }
 
 pack() {  # the small files of each experiment (no models, no checkpoints), one archive each
@@ -126,15 +137,14 @@ case "${1:-}" in
   start)
     python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . >/dev/null 2>&1
     mkdir -p $W; touch $W/progress
-    case "${2:-}" in
-      evolve) detach lane_self_evolution; detach lane_refine_ablation ;;
-      grpo) detach lane_grpo ;;
-      *) echo "start evolve|grpo"; exit 2 ;;
-    esac
-    sleep 2; cat $W/progress ;;
+    shift; for lane in "$@"; do
+      declare -F lane_$lane >/dev/null || { echo "no lane '$lane'"; exit 2; }
+      detach lane_$lane; sleep 20  # staggered: vLLM sizes its cache from the memory it sees free
+    done
+    cat $W/progress ;;
   lane_*) "$1" ;;
   status) cat $W/progress; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv
     for f in $W/lane_*.log; do echo "== $f"; tail -c 1500 $f | tr '\r' '\n' | grep -v '^ *$' | tail -4; done
     [ -z "${2:-}" ] || pack "$2" ;;
-  *) sed -n 2,17p "$0"; exit 2 ;;
+  *) sed -n 2,18p "$0"; exit 2 ;;
 esac

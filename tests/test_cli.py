@@ -46,6 +46,26 @@ def test_bad_lora_argument_is_rejected():
     assert result.exit_code != 0 and "NAME=DIR" in result.output
 
 
+def test_llm_serve_passes_extra_vllm_arguments(monkeypatch):
+    """--vllm-arg reaches vLLM's command line (how the GPU script shares one GPU between servers)."""
+    import agentgym.vllm_server as vllm_server
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def record(model, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(vllm_server, "VLLMServer", record)
+    result = runner.invoke(app, ["llm", "serve", "--vllm-arg=--gpu-memory-utilization=0.1",
+                                 "--vllm-arg=--enforce-eager"])
+    assert isinstance(result.exception, Stop)
+    assert seen["extra_args"] == ["--gpu-memory-utilization=0.1", "--enforce-eager"]
+
+
 def test_serve_refuses_public_bind_without_token():
     proc = subprocess.run([sys.executable, "-m", "agentgym.cli", "serve", "echo", "--host", "0.0.0.0"],
                           capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})

@@ -27,14 +27,14 @@ from training.pipeline import (
     PipelineConfig,
     Services,
     Stages,
-    _evaluate,
-    _explore,
-    _filter,
-    _sft,
     clone_experts,
+    evaluate_stage,
     evaluation_inputs,
     explore_inputs,
+    explore_stage,
+    filter_stage,
     load_config,
+    sft_stage,
 )
 from training.recipes import load_recipe
 
@@ -70,7 +70,7 @@ def load_ablation_config(path: str | None = None, overrides: list[str] | None = 
 
 def arm_data(arm: str, demos: Path, explored: Path | None, out: Path) -> dict:
     """The arm's training file: won, deduplicated episodes; erroneous turns unmasked when the arm learns them."""
-    return _filter([demos] + ([explored] if explored else []), out, learn_erroneous=ARMS[arm][2])
+    return filter_stage([demos] + ([explored] if explored else []), out, learn_erroneous=ARMS[arm][2])
 
 
 def steps_for(data: Path, cfg: AblationConfig) -> dict:
@@ -106,7 +106,7 @@ def run_ablation(cfg: AblationConfig) -> Path:
             explorer = dataclasses.replace(cfg, feedback=feedback)
             explored[feedback] = stages.run(
                 f"explore_{feedback}", explore_inputs(explorer, bc["key"]),
-                out / f"explore-{feedback}", _explore, explorer, services, "bc",
+                out / f"explore-{feedback}", explore_stage, explorer, services, "bc",
                 bc, out / f"explore-{feedback}")
         for arm in cfg.arms:
             feedback = ARMS[arm][1]
@@ -119,9 +119,9 @@ def run_ablation(cfg: AblationConfig) -> Path:
             recipe = cfg.sft | {"max_steps": plan["steps"]}
             model = stages.run(f"sft_{arm}", {"data": data["key"], "recipe": recipe, "model": cfg.model,
                                               "merged": services.merged}, out / arm / "sft",
-                               _sft, recipe, Path(data["data"]), cfg.model, out / arm / "sft", services.merged)
+                               sft_stage, recipe, Path(data["data"]), cfg.model, out / arm / "sft", services.merged)
             stages.run(f"eval_{arm}", {"sft": model["key"], **evaluation}, out / arm / "eval",
-                       _evaluate, cfg, services, arm, model, out / arm / "eval")
+                       evaluate_stage, cfg, services, arm, model, out / arm / "eval")
             rows.append({"arm": arm, "data": data, "plan": plan, "train_tokens": model["train_tokens"],
                          "results": str(out / arm / "eval" / "results.json")})
     return write_ablation_report(rows, cfg, out / "report")

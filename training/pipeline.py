@@ -248,7 +248,7 @@ def eval_suite(cfg: PipelineConfig) -> Suite:
                              tuple(cfg.eval_splits))
 
 
-def _evaluate(cfg: PipelineConfig, services: Services, name: str, sft: dict | None, out: Path) -> dict:
+def evaluate_stage(cfg: PipelineConfig, services: Services, name: str, sft: dict | None, out: Path) -> dict:
     async def main():
         llm = services.llm(name, sft)
         try:
@@ -311,7 +311,7 @@ def check_reply_budget(folder: Path, cfg: PipelineConfig) -> int:
     return longest
 
 
-def _explore(cfg: PipelineConfig, services: Services, name: str, sft: dict, out: Path) -> dict:
+def explore_stage(cfg: PipelineConfig, services: Services, name: str, sft: dict, out: Path) -> dict:
     """The cloned model plays held-in tasks with feedback: errors, the feedback on them and recoveries."""
     async def main():
         llm = services.llm(name, sft)
@@ -330,7 +330,7 @@ def _explore(cfg: PipelineConfig, services: Services, name: str, sft: dict, out:
     return {"episodes": asyncio.run(main())}
 
 
-def _filter(sources: list[Path], out: Path, learn_erroneous: bool = False) -> dict:
+def filter_stage(sources: list[Path], out: Path, learn_erroneous: bool = False) -> dict:
     """Won, deduplicated episodes of every source folder into one training file, with its turn counts;
     erroneous turns stay masked out of the loss unless `learn_erroneous`."""
     trajs = [t for folder in sources for path in sorted(folder.glob("*.jsonl")) for t in TrajectoryStore(path)]
@@ -363,7 +363,7 @@ def training_turns(trajs: list) -> dict[str, int]:
     return counts
 
 
-def _sft(settings: dict, data: Path, start: str, out: Path, merged: bool) -> dict:
+def sft_stage(settings: dict, data: Path, start: str, out: Path, merged: bool) -> dict:
     recipe = load_recipe(SFTRecipe, None, **(settings | {"merge": merged}))
     result = train_sft(data, start, out, recipe)
     return {"adapter": result.adapter_dir, "merged": result.merged_dir, "losses": result.losses,
@@ -394,10 +394,10 @@ def clone_experts(cfg: PipelineConfig, stages: Stages, services: Services, out: 
                                        "max_tokens": cfg.max_tokens}, out / "demonstrations",
                        _demonstrate, cfg, services, out / "demonstrations")
     bc_data = stages.run("bc_data", {"demos": demos["key"]}, out / "data" / "bc.jsonl",
-                         _filter, [out / "demonstrations"], out / "data" / "bc.jsonl")
+                         filter_stage, [out / "demonstrations"], out / "data" / "bc.jsonl")
     model = stages.run("bc", {"model": cfg.model, "data": bc_data["key"], "recipe": cfg.bc,
                               "merged": services.merged}, out / "bc",
-                       _sft, cfg.bc, Path(bc_data["data"]), cfg.model, out / "bc", services.merged)
+                       sft_stage, cfg.bc, Path(bc_data["data"]), cfg.model, out / "bc", services.merged)
     return demos, model
 
 
@@ -413,30 +413,30 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     with contextlib.ExitStack() as stack:
         services = Services(cfg, stack)
         stages.run("eval_base", {"model": cfg.model, **evaluation}, out / "eval-base",
-                   _evaluate, cfg, services, base, None, out / "eval-base")
+                   evaluate_stage, cfg, services, base, None, out / "eval-base")
         evals.append((base, out / "eval-base"))
         demos, model = clone_experts(cfg, stages, services, out)
         name, sources = "bc", [out / "demonstrations"]
         if cfg.eval_bc:
             stages.run("eval_bc", {"sft": model["key"], **evaluation}, out / "eval-bc",
-                       _evaluate, cfg, services, name, model, out / "eval-bc")
+                       evaluate_stage, cfg, services, name, model, out / "eval-bc")
             evals.append((name, out / "eval-bc"))
         for k in range(cfg.iterations):
             it = out / f"iter-{k}"
             explored = stages.run(f"explore_{k}", explore_inputs(cfg, model["key"]),
-                                  it / "explore", _explore, cfg, services, name, model, it / "explore")
+                                  it / "explore", explore_stage, cfg, services, name, model, it / "explore")
             sources.append(it / "explore")
             data = stages.run(f"filter_{k}", {"sources": [str(p) for p in sources], "explored": explored["key"],
                                               "demos": demos["key"]}, it / "train.jsonl",
-                              _filter, list(sources), it / "train.jsonl")
+                              filter_stage, list(sources), it / "train.jsonl")
             start = cfg.model if cfg.retrain_from == "base" else model["merged"] or model["adapter"]
             model = stages.run(f"sft_{k}", {"data": data["key"], "recipe": cfg.sft, "model": cfg.model,
                                             "from": cfg.retrain_from, "previous": model["key"],
                                             "merged": services.merged}, it / "sft",
-                               _sft, cfg.sft, Path(data["data"]), start, it / "sft", services.merged)
+                               sft_stage, cfg.sft, Path(data["data"]), start, it / "sft", services.merged)
             name = f"iter-{k}" if cfg.iterations > 1 else "trained"
             stages.run(f"eval_{k}", {"sft": model["key"], **evaluation}, it / "eval",
-                       _evaluate, cfg, services, name, model, it / "eval")
+                       evaluate_stage, cfg, services, name, model, it / "eval")
             evals.append((name, it / "eval"))
         serve_seconds = services.serve_seconds
     report = out / "report"

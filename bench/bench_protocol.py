@@ -1,17 +1,19 @@
 """Steps/s and step latency through HTTP vs. in-process, at several numbers of concurrent sessions.
 
     .venv/bin/python bench/bench_protocol.py --env echo --sessions 1 16 64 --steps 4000
-    .venv/bin/python bench/bench_protocol.py --env textworld --sessions 1 16 64 --seconds 10
+    .venv/bin/python bench/bench_protocol.py --env textworld --sessions 1 16 64 --seconds 10 --rounds 3
 
 In-process: the same env classes stepped in one loop, round-robin over the sessions (no server).
 HTTP: `agentgym serve ENV` in a child process, driven by `AsyncEnvClient` from this process.
-The action each step is the env's first available action (or "look"), so both paths do the same work.
+The action each step is the env's first available action (or "look"), and both paths reset at the server's
+step budget (`max_steps_for`), so both do the same work.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
 
 import psutil
@@ -39,6 +41,10 @@ def in_process(env_name: str, sessions: int, steps: int, seconds: float, n_tasks
     tasks = catalog.tasks("held_in")[:n_tasks]
     envs = [cls() for _ in range(sessions)]
     actions = [pick(env.reset(tasks[i % len(tasks)]).available_actions) for i, env in enumerate(envs)]
+    # The server ends an episode at its step budget and the HTTP client then resets: do the same here, or
+    # in-process would never pay for resets (TextWorld's "look" loops forever).
+    budgets = [env.max_steps_for(tasks[i % len(tasks)]) for i, env in enumerate(envs)]
+    taken = [0] * sessions
     lat: list[float] = []
     done_steps, t0, cpu0 = 0, time.perf_counter(), time.process_time()
     while done_steps < steps and time.perf_counter() - t0 < seconds:
@@ -46,8 +52,9 @@ def in_process(env_name: str, sessions: int, steps: int, seconds: float, n_tasks
             s = time.perf_counter()
             result = env.step(actions[i])
             lat.append(time.perf_counter() - s)
-            if result.done:
-                result.observation = env.reset(tasks[i % len(tasks)])
+            taken[i] += 1
+            if result.done or taken[i] >= budgets[i]:
+                result.observation, taken[i] = env.reset(tasks[i % len(tasks)]), 0
             actions[i] = pick(result.observation.available_actions)
             done_steps += 1
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -102,16 +109,20 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4000, help="steps per measurement (at most)")
     ap.add_argument("--seconds", type=float, default=15.0, help="time per measurement (at most)")
     ap.add_argument("--tasks", type=int, default=10**9, help="cycle over the first N held-in tasks")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measurements per session count, in-process and HTTP side by side each time; the "
+                         "median ratio is printed (single runs of TextWorld in-process vary by a third)")
     args = ap.parse_args()
 
     rows = []
     with EnvServer(args.env, max_sessions=max(args.sessions) + 8) as server:
-        for n in args.sessions:
-            local = in_process(args.env, n, args.steps, args.seconds, args.tasks)
-            # uvloop, as the runner uses: the client's event loop is half of the cost on 2 cores.
-            remote = uvloop.run(over_http(server.url, n, args.steps, args.seconds, server.pid, args.tasks))
-            rows.append((n, local, remote))
-            print(f"  measured {n} sessions", flush=True)
+        for _ in range(args.rounds):
+            for n in args.sessions:
+                local = in_process(args.env, n, args.steps, args.seconds, args.tasks)
+                # uvloop, as the runner uses: the client's event loop is half of the cost on 2 cores.
+                remote = uvloop.run(over_http(server.url, n, args.steps, args.seconds, server.pid, args.tasks))
+                rows.append((n, local, remote))
+                print(f"  measured {n} sessions", flush=True)
     print(f"\n{args.env}: in-process vs HTTP (agentgym serve, AsyncEnvClient), 2-core machine")
     print(f"{'sessions':>8} | {'in-proc steps/s':>15} {'p50 ms':>7} {'p99 ms':>7} | "
           f"{'HTTP steps/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'HTTP/in-proc':>12} | "
@@ -120,6 +131,11 @@ def main() -> None:
         print(f"{n:>8} | {a['steps_s']:>15.0f} {a['p50_ms']:>7.2f} {a['p99_ms']:>7.2f} | "
               f"{b['steps_s']:>12.0f} {b['p50_ms']:>7.2f} {b['p99_ms']:>7.2f} | {b['steps_s'] / a['steps_s']:>12.2f} | "
               f"{a['cpu_us']:>19.0f} {b['server_us']:>6.0f} {b['client_us']:>6.0f}")
+    if args.rounds > 1:
+        for n in args.sessions:
+            ratios = sorted(b["steps_s"] / a["steps_s"] for m, a, b in rows if m == n)
+            print(f"{n} sessions: median HTTP/in-proc {statistics.median(ratios):.2f} over {len(ratios)} rounds "
+                  f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f})")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@
 #                   colocated on one; SFT on both GPUs (accelerate, DDP) against one
 # With two GPUs or more, lanes spread over GPUs 0 and 1; with one, every lane shares it and each vLLM takes a
 # small slice of its memory (a 135M model needs little KV cache).
+# Knobs: VMEM (one GPU: each pipeline vLLM's memory fraction, 0.15), DEADLINE (s of GRPO per arm, 720),
+# BC_STEPS (GRPO's start, 150). Run of 2026-11-27: the first three lanes together on one H100 in 31 min.
 # Pack at every call (status OUT): a device machine left idle 30 s is given back with /tmp.
 set -u
 W=${W:-/tmp/exp}

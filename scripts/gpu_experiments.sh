@@ -14,7 +14,8 @@
 #                   colocated on one; SFT on both GPUs (accelerate, DDP) against one
 # With two GPUs or more, lanes spread over GPUs 0 and 1; with one, every lane shares it and each vLLM takes a
 # small slice of its memory (a 135M model needs little KV cache).
-# Knobs: VMEM (one GPU: each pipeline vLLM's memory fraction, 0.15), DEADLINE (s of GRPO per arm, 720),
+# Knobs: VMEM, GMEM (memory fraction of each pipeline vLLM and of each GRPO arm's colocated vLLM: 0.45 and 0.25
+# with two GPUs, 0.15 and 0.1 with one), DEADLINE (s of GRPO per arm, 720),
 # BC_STEPS (GRPO's start, 150). Run of 2026-11-27: the first three lanes together on one H100 in 31 min.
 # Pack at every call (status OUT): a device machine left idle 30 s is given back with /tmp.
 set -u
@@ -23,7 +24,8 @@ M=${MODEL:-/tmp/models/smollm2}
 export PYTHONPATH=/tmp/site:. VLLM_USE_FLASHINFER_SAMPLER=0 TRL_EXPERIMENTAL_SILENCE=1 AGENTGYM_CACHE=/tmp/agentgym
 export PYTHONUNBUFFERED=1
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
-if [ "$NGPU" -ge 2 ]; then G0=0 G1=1 VMEM=0.45 GMEM=0.25; else G0=0 G1=0 VMEM=${VMEM:-0.15} GMEM=0.1; fi
+if [ "$NGPU" -ge 2 ]; then G0=0 G1=1 VMEM=${VMEM:-0.45} GMEM=${GMEM:-0.25}
+else G0=0 G1=0 VMEM=${VMEM:-0.15} GMEM=${GMEM:-0.1}; fi
 DEADLINE=${DEADLINE:-720}  # seconds of GRPO training per arm, whatever the step count reached
 ag() { python3 -m agentgym.cli "$@"; }
 mark() { echo "$(date +%T) $*" >>"$W/progress"; }
@@ -45,11 +47,11 @@ refine_ablation() {
     --set model=$M --set out=$W/refine-ablation --set "vllm_args=[--gpu-memory-utilization, '$VMEM']"
 }
 
-grpo_start() {  # behaviour cloning with the whole episode in context: what multi-turn GRPO trains on
-  mkdir -p $W/grpo
-  printf 'max_steps: %s\nlearning_rate: 5.0e-4\nper_device_train_batch_size: 16\nmax_length: 2048\n' "${BC_STEPS:-150}" >$W/grpo/bc.yaml
-  ag collect --env guided_maze --expert --episodes 400 --concurrency 64 --out $W/grpo/expert.jsonl
-  CUDA_VISIBLE_DEVICES=$1 ag train sft --data $W/grpo/expert.jsonl --model $M --out $W/grpo/bc --recipe $W/grpo/bc.yaml
+grpo_start() {  # GPU DIR: behaviour cloning with the whole episode in context (what multi-turn GRPO trains on)
+  local d=$2; mkdir -p $d
+  printf 'max_steps: %s\nlearning_rate: 5.0e-4\nper_device_train_batch_size: 16\nmax_length: 2048\n' "${BC_STEPS:-150}" >$d/bc.yaml
+  ag collect --env guided_maze --expert --episodes 400 --concurrency 64 --out $d/expert.jsonl
+  CUDA_VISIBLE_DEVICES=$1 ag train sft --data $d/expert.jsonl --model $M --out $d/bc --recipe $d/bc.yaml
 }
 
 grpo_arm() {  # GPU, arm name (curriculum | fixed)
@@ -83,25 +85,25 @@ grpo_eval() {  # GPU: the start model and both arms, greedy, on one vLLM serving
     --out $W/grpo/compare-arms
 }
 
-two_gpus() {  # both GPUs: GRPO in server mode (vLLM on GPU 1) against colocated (GPU 0); SFT on 2 GPUs against 1
-  local d=$W/two-gpus; mkdir -p $d
+two_gpus() {  # START: both GPUs: GRPO in server mode (vLLM on GPU 1) against colocated (GPU 0); SFT on 2 GPUs against 1
+  local d=$W/two-gpus b=$1; mkdir -p $d
   sed -e 's/^max_steps:.*/max_steps: 20/' -e 's/^deadline_s:.*/deadline_s: 0/' -e 's/^horizon:.*/horizon: []/' \
     training/recipes/grpo-horizon-gpu.yaml >$d/colocate.yaml
   sed -e 's/^vllm_gpu_memory_utilization:.*/vllm_mode: server/' $d/colocate.yaml >$d/server.yaml
-  CUDA_VISIBLE_DEVICES=0 ag train grpo --env guided_maze --model $W/grpo/bc/merged --recipe $d/colocate.yaml \
+  CUDA_VISIBLE_DEVICES=0 ag train grpo --env guided_maze --model $b/bc/merged --recipe $d/colocate.yaml \
     --out $d/grpo-colocate
-  CUDA_VISIBLE_DEVICES=1 python3 -m trl.scripts.vllm_serve --model $W/grpo/bc/merged --port 8000 \
+  CUDA_VISIBLE_DEVICES=1 python3 -m trl.scripts.vllm_serve --model $b/bc/merged --port 8000 \
     --gpu_memory_utilization 0.5 --max_model_len 8192 >$d/trl-vllm-serve.log 2>&1 &
   local server=$!
   wait_server $server localhost:8000/health || return 1
-  CUDA_VISIBLE_DEVICES=0 ag train grpo --env guided_maze --model $W/grpo/bc/merged --recipe $d/server.yaml \
+  CUDA_VISIBLE_DEVICES=0 ag train grpo --env guided_maze --model $b/bc/merged --recipe $d/server.yaml \
     --out $d/grpo-server
   kill $server; wait $server
   printf 'max_steps: 60\nlearning_rate: 5.0e-4\nper_device_train_batch_size: 16\nmax_length: 2048\nmerge: false\n' \
     >$d/sft.yaml
-  CUDA_VISIBLE_DEVICES=0 ag train sft --data $W/grpo/expert.jsonl --model $M --out $d/sft-1gpu --recipe $d/sft.yaml
+  CUDA_VISIBLE_DEVICES=0 ag train sft --data $b/expert.jsonl --model $M --out $d/sft-1gpu --recipe $d/sft.yaml
   CUDA_VISIBLE_DEVICES=0,1 python3 -m accelerate.commands.launch --num_processes 2 -m agentgym.cli train sft \
-    --data $W/grpo/expert.jsonl --model $M --out $d/sft-2gpus --recipe $d/sft.yaml
+    --data $b/expert.jsonl --model $M --out $d/sft-2gpus --recipe $d/sft.yaml
 }
 
 ended() { local rc=$?; [ $rc = 0 ] && mark "$1 done" || mark "$1 failed ($rc)"; }  # after the lane's last job
@@ -109,15 +111,16 @@ lane_self_evolution() { mark "self-evolution"; self_evolution $G0; ended self-ev
 lane_refine_ablation() { mark "refine ablation"; refine_ablation $G1; ended "refine ablation"; }
 
 lane_grpo() {
-  mark "grpo start"; grpo_start $G1
+  mark "grpo start"; grpo_start $G1 $W/grpo
   mark "grpo arms"; grpo_arm $G0 curriculum & grpo_arm $G1 fixed & wait
   mark "grpo eval"; grpo_eval $G0; ended grpo
 }
 
 lane_two_gpus() {
   [ "$NGPU" -ge 2 ] || { mark "two gpus: needs 2 GPUs, found $NGPU"; return 1; }
-  [ -f $W/grpo/bc/merged/config.json ] || grpo_start 1
-  mark "two gpus"; two_gpus; ended "two gpus"
+  local start=$W/grpo  # the GRPO lane's start model if it ran here, else one of its own (not packed as grpo's)
+  [ -f $start/bc/merged/config.json ] || { start=$W/two-gpus/start; grpo_start 1 $start; }
+  mark "two gpus"; two_gpus $start; ended "two gpus"
 }
 
 pack() {  # the small files of each experiment (no models, no checkpoints), one archive each

@@ -13,6 +13,12 @@ difference is the runner, the env server and the clients. vLLM's prefix cache is
 starts), so the replay gets no prefill for free from the collection before it.
 Every call generates exactly --tokens tokens (`ignore_eos` + `min_tokens`).
 Episodes = 2 x concurrency per measurement (at least 4), against the maze env.
+
+Who is the limit at high concurrency: the table shows the CPU each side used, as a share of one core (the
+runner and its clients are one Python process, the env server another); a runner near 1.0 is the bottleneck.
+`--replay-procs K` spreads the replay over K client processes, so one Python client does not cap vLLM's side.
+`--instant-llm` swaps vLLM for a stand-in that answers every call at once (named as such: a bench double, not a
+model), so collection's speed is the runner's own ceiling in calls/s, with no model in the way.
 """
 
 from __future__ import annotations
@@ -21,10 +27,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
+import resource
 import time
 
 import aiohttp
+import orjson
+import psutil
 
 from agentgym.client import AsyncEnvClient
 from agentgym.env_server import EnvServer
@@ -42,8 +52,7 @@ class RecordingLLM(LLM):
         self.generated = self.prompt_tokens = 0
 
     async def chat(self, messages: Messages, sampling: Sampling, n: int = 1) -> list[Completion]:
-        fields = {k: v for k, v in sampling.to_dict().items() if v is not None and k != "extra"}
-        body = {"messages": json.loads(json.dumps(messages)), "n": n, **fields, **(sampling.extra or {})}
+        body = {"messages": orjson.loads(orjson.dumps(messages)), "n": n, **sampling.request_fields()}
         self.episodes.setdefault(asyncio.current_task(), []).append(body)
         replies = await self.llm.chat(messages, sampling, n)
         self.generated += sum(c.completion_tokens for c in replies)
@@ -64,7 +73,56 @@ async def reset_prefix_cache(llm_url: str) -> bool:
         return r.status == 200
 
 
-async def collection(llm_url: str, env_url: str, concurrency: int, tokens: int, steps: int) -> dict:
+def tree_cpu(proc: psutil.Process) -> float:
+    """CPU seconds of a process and all its children (a child server runs under its guard)."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += sum(p.cpu_times()[:2])
+    return total
+
+
+def serve_instant_llm(port: int, tokens: int) -> None:
+    """The bench's stand-in for vLLM: every chat call is answered at once with `tokens` words (which the maze
+    refuses as an action, like a model's random tokens), and usage counts them as `tokens` tokens."""
+    from aiohttp import web
+
+    text = " ".join(["north"] * tokens)
+
+    async def models(_: web.Request) -> web.Response:
+        return web.json_response({"data": [{"id": "instant"}]})
+
+    async def chat(request: web.Request) -> web.Response:
+        body = await request.json()
+        n = body.get("n", 1)
+        choices = [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}
+                   for i in range(n)]
+        prompt = sum(len(m.get("content") or "") for m in body["messages"]) // 4
+        return web.json_response({"choices": choices, "usage": {"prompt_tokens": prompt,
+                                                                 "completion_tokens": tokens * n}})
+
+    async def ok(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.add_routes([web.get("/v1/models", models), web.post("/v1/chat/completions", chat),
+                    web.post("/reset_prefix_cache", ok), web.get("/health", ok)])
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, backlog=4096)
+
+
+async def wait_until_up(url: str, seconds: float = 30.0) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(int(seconds * 10)):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(url) as r:
+                    if r.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up in {seconds:g} s")
+
+
+async def collection(llm_url: str, env_url: str, concurrency: int, tokens: int, steps: int,
+                     env_server: psutil.Process | None = None) -> dict:
     fixed = Sampling(temperature=1.0, max_tokens=tokens, extra={"ignore_eos": True, "min_tokens": tokens})
     llm = RecordingLLM(OpenAIChatLLM(llm_url))
     async with AsyncEnvClient(env_url, max_connections=1024) as env:
@@ -74,16 +132,21 @@ async def collection(llm_url: str, env_url: str, concurrency: int, tokens: int, 
         episodes = max(4, 2 * concurrency)
         await runner.info()
         await llm.resolve_model()
+        me = psutil.Process()  # alone: the env server and the stand-in LLM are its children
+        cpu0 = (sum(me.cpu_times()[:2]), tree_cpu(env_server) if env_server else 0.0)
         t0 = time.perf_counter()
         trajs = await runner.run([(i, tasks[i % len(tasks)]) for i in range(episodes)])
         elapsed = time.perf_counter() - t0
+        cpu1 = (sum(me.cpu_times()[:2]), tree_cpu(env_server) if env_server else 0.0)
     await llm.aclose()
     requests = list(llm.episodes.values())
     calls = sum(map(len, requests))  # every call sent, retried replies included (the replay sends them all)
     return {"episodes": episodes, "calls": calls, "generated": llm.generated, "seconds": elapsed,
             "tokens_s": llm.generated / elapsed, "episodes_s": episodes / elapsed,
             "mean_prompt_tokens": llm.prompt_tokens / max(1, calls),
-            "errors": sum(t.infra_failure for t in trajs), "model": llm.model, "requests": requests}
+            "errors": sum(t.infra_failure for t in trajs), "model": llm.model, "requests": requests,
+            # CPU used as a share of one core: the runner with its clients, and the env server.
+            "runner_cpu": (cpu1[0] - cpu0[0]) / elapsed, "env_cpu": (cpu1[1] - cpu0[1]) / elapsed}
 
 
 async def replay(llm_url: str, model: str, episodes: list[list[dict]], concurrency: int) -> dict:
@@ -101,11 +164,39 @@ async def replay(llm_url: str, model: str, episodes: list[list[dict]], concurren
                     counts["prompt"] += usage["prompt_tokens"]
                     counts["calls"] += 1
 
-        t0 = time.perf_counter()
+        cpu0, start = time.process_time(), time.time()  # wall clock: comparable across replay processes
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - t0
-    return {"tokens_s": counts["generated"] / elapsed, "seconds": elapsed, "calls": counts["calls"],
-            "prompt_tokens": counts["prompt"] / max(1, counts["calls"])}
+        end = time.time()
+    return {**counts, "start": start, "end": end, "cpu": time.process_time() - cpu0}
+
+
+def _replay_child(llm_url: str, model: str, episodes: list[list[dict]], concurrency: int,
+                  barrier: multiprocessing.synchronize.Barrier, results: multiprocessing.Queue) -> None:
+    barrier.wait()  # every process starts together, after its imports
+    results.put(asyncio.run(replay(llm_url, model, episodes, concurrency)))
+
+
+def replay_all(llm_url: str, model: str, episodes: list[list[dict]], concurrency: int, procs: int) -> dict:
+    """`replay` spread over `procs` client processes (episodes dealt round-robin, concurrency split)."""
+    procs = max(1, min(procs, concurrency))
+    if procs == 1:
+        parts = [asyncio.run(replay(llm_url, model, episodes, concurrency))]
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        barrier, results = ctx.Barrier(procs), ctx.Queue()
+        children = [ctx.Process(target=_replay_child, args=(llm_url, model, episodes[i::procs],
+                                                            concurrency // procs + (i < concurrency % procs),
+                                                            barrier, results)) for i in range(procs)]
+        for c in children:
+            c.start()
+        parts = [results.get() for _ in children]
+        for c in children:
+            c.join()
+    elapsed = max(p["end"] for p in parts) - min(p["start"] for p in parts)
+    calls = sum(p["calls"] for p in parts)
+    return {"tokens_s": sum(p["generated"] for p in parts) / elapsed, "seconds": elapsed, "calls": calls,
+            "prompt_tokens": sum(p["prompt"] for p in parts) / max(1, calls), "procs": procs,
+            "client_cpu": sum(p["cpu"] for p in parts) / elapsed}
 
 
 def main() -> None:
@@ -116,41 +207,62 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--tokens", type=int, default=32, help="tokens generated per LLM call")
     ap.add_argument("--steps", type=int, default=4, help="env steps per episode")
+    ap.add_argument("--replay-procs", type=int, default=1, help="client processes for the replay")
+    ap.add_argument("--instant-llm", action="store_true", help="a stand-in LLM that answers at once (the runner's "
+                    "ceiling); no vLLM")
     ap.add_argument("--json", default="", help="also write the figures to this file")
     args = ap.parse_args()
+    # Thousands of episodes hold two sockets each (LLM, env): lift the soft file limit to the hard one.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     rows = []
     with contextlib.ExitStack() as stack:
         llm_url = args.llm_url
-        if not llm_url:
+        if args.instant_llm:
+            from agentgym.netutil import free_port
+
+            port = free_port()
+            stand_in = multiprocessing.get_context("spawn").Process(target=serve_instant_llm,
+                                                                    args=(port, args.tokens), daemon=True)
+            stand_in.start()
+            stack.callback(stand_in.terminate)
+            llm_url = f"http://127.0.0.1:{port}"
+            asyncio.run(wait_until_up(llm_url + "/health"))
+        elif not llm_url:
             from agentgym.vllm_server import VLLMServer
 
             print("starting vLLM ...", flush=True)
             os.environ.setdefault("VLLM_SERVER_DEV_MODE", "1")  # for /reset_prefix_cache
             llm_url = stack.enter_context(VLLMServer(args.model)).url
-        env_url = stack.enter_context(EnvServer(args.env, max_sessions=4096)).url
+        env = stack.enter_context(EnvServer(args.env, max_sessions=4096))
+        env_url, env_proc = env.url, psutil.Process(env.proc.pid)
         asyncio.run(collection(llm_url, env_url, 2, args.tokens, 1))  # warm-up
         if not asyncio.run(reset_prefix_cache(llm_url)):
             print("note: this vLLM has no /reset_prefix_cache (start it with VLLM_SERVER_DEV_MODE=1): the replay "
                   "may find collection's prompts already cached", flush=True)
         for c in args.concurrency:
             asyncio.run(reset_prefix_cache(llm_url))
-            col = asyncio.run(collection(llm_url, env_url, c, args.tokens, args.steps))
+            col = asyncio.run(collection(llm_url, env_url, c, args.tokens, args.steps, env_proc))
             asyncio.run(reset_prefix_cache(llm_url))
-            raw = asyncio.run(replay(llm_url, col["model"], col.pop("requests"), c))
+            raw = replay_all(llm_url, col["model"], col.pop("requests"), c, args.replay_procs)
             rows.append({"concurrency": c, "collection": col, "vllm": raw})
             print(f"  concurrency {c}: collection {col['tokens_s']:.0f} tok/s, the same requests replayed "
-                  f"{raw['tokens_s']:.0f} tok/s ({raw['calls']} calls)", flush=True)
+                  f"{raw['tokens_s']:.0f} tok/s ({raw['calls']} calls, {raw['procs']} processes)", flush=True)
     base = rows[0]["collection"]["tokens_s"] if rows[0]["concurrency"] == 1 else None
-    print(f"\nrollout efficiency ({args.env}, {args.tokens} tokens per call, {args.steps} steps per episode)")
-    print(f"{'conc.':>6} {'episodes':>8} {'calls':>6} {'prompt tok':>10} | {'collect tok/s':>13} "
-          f"{'replay tok/s':>12} {'efficiency':>10} | {'speed-up vs sequential':>22}")
+    llm_name = "instant stand-in LLM" if args.instant_llm else "vLLM"
+    print(f"\nrollout efficiency ({args.env}, {llm_name}, {args.tokens} tokens per call, {args.steps} steps per "
+          f"episode; CPU as a share of one core)")
+    print(f"{'conc.':>6} {'episodes':>8} {'calls':>6} {'prompt tok':>10} | {'collect tok/s':>13} {'calls/s':>8} "
+          f"{'replay tok/s':>12} {'efficiency':>10} | {'CPU runner':>10} {'env':>5} {'replay':>6} | "
+          f"{'speed-up vs sequential':>22}")
     for r in rows:
         col, raw = r["collection"], r["vllm"]
         speedup = f"{col['tokens_s'] / base:.1f}x" if base else "n/a"
         print(f"{r['concurrency']:>6} {col['episodes']:>8} {col['calls']:>6} {col['mean_prompt_tokens']:>10.0f} | "
-              f"{col['tokens_s']:>13.0f} {raw['tokens_s']:>12.0f} {col['tokens_s'] / raw['tokens_s']:>10.2f} | "
-              f"{speedup:>22}")
+              f"{col['tokens_s']:>13.0f} {col['calls'] / col['seconds']:>8.0f} {raw['tokens_s']:>12.0f} "
+              f"{col['tokens_s'] / raw['tokens_s']:>10.2f} | {col['runner_cpu']:>10.2f} {col['env_cpu']:>5.2f} "
+              f"{raw['client_cpu']:>6.2f} | {speedup:>22}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -9,7 +9,7 @@ import pytest
 
 from agentgym import AsyncEnvClient
 from agentgym.feedback import EnvError, EpisodeContext, Refine, Reflect, Strategy, Teacher, make_strategies
-from agentgym.llm import ScriptedLLM
+from agentgym.llm import Sampling, ScriptedLLM
 from agentgym.react import parse_action
 from agentgym.runner import Runner, RunnerConfig, build_context
 from agentgym.trajectory import Trajectory, Turn
@@ -44,6 +44,13 @@ def test_parser_is_strict():
     for bad in ("move north", "Thought: only thinking", "Action:", ""):
         parsed = parse_action(bad)
         assert parsed.action is None and "Action" in parsed.error
+
+
+def test_sampling_request_fields_leave_unset_out_and_merge_extra():
+    sampling = Sampling(temperature=0.0, max_tokens=8, stop=["\n"], extra={"ignore_eos": True, "min_tokens": 8})
+    assert sampling.request_fields() == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 8, "stop": ["\n"],
+                                         "ignore_eos": True, "min_tokens": 8}
+    assert "seed" not in Sampling(seed=None).request_fields() and Sampling(seed=3).request_fields()["seed"] == 3
 
 
 def test_context_keeps_instruction_and_alternates():

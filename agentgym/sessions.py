@@ -3,15 +3,20 @@
 Env code runs in worker threads, from two pools so that one kind of request cannot starve the other:
 session calls (create, reset, step, close, pages) and expert computations on the catalog. A session's
 lock is held by every call into its env, closing included, so an env is never closed under a step.
+Steps of an env that declares `inline_step` run on the event loop instead (a thread hop and GIL hand-off
+cost about 0.8 ms a step, a quarter of a TextWorld step), under a SIGALRM watchdog with the call timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,6 +33,35 @@ from agentgym.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class _Overran(BaseException):
+    """Raised into an inline env call by the watchdog (a BaseException, so the env's `except Exception` cannot
+    swallow it)."""
+
+
+@contextlib.contextmanager
+def watchdog(seconds: float | None) -> Iterator[None]:
+    """Interrupt the code under it (with `_Overran`) once it has run `seconds`. It uses SIGALRM, so it guards
+    only on the main thread, where `agentgym serve` runs its event loop; elsewhere the code runs unguarded.
+    Code stuck in C without returning to the interpreter is not interrupted until it does."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    armed = True
+
+    def overran(signum: int, frame: Any) -> None:
+        if armed:  # the alarm may land just after the call returned: then it is ignored
+            raise _Overran
+
+    previous = signal.signal(signal.SIGALRM, overran)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass
@@ -152,7 +186,7 @@ class SessionManager:
                     f"session '{session.id}' has finished its episode (task '{session.task_id}'): "
                     "reset it (POST /sessions/{id}/reset) or create a new one"
                 )
-            result: StepResult = await self._call(session, session.env.step, action)
+            result: StepResult = await self._call(session, session.env.step, action, inline=session.env.inline_step)
             session.steps += 1
             session.total_reward += result.reward
             if not result.terminated and session.steps >= session.max_steps:  # the one place budgets are enforced
@@ -168,7 +202,7 @@ class SessionManager:
         """The session's current page, rendered under its lock."""
         async with session.lock:
             self._check_open(session)
-            return await self._call(session, render)
+            return await self._call(session, render, inline=session.env.inline_step)
 
     async def close(self, sid: str) -> None:
         """Close a session; a call in flight on it finishes first."""
@@ -208,13 +242,20 @@ class SessionManager:
         session.steps, session.done, session.total_reward = 0, False, 0.0
         session.last_used = time.monotonic()
 
-    async def _call(self, owner: Session | Env, fn: Callable, *args: Any) -> Any:
-        """Run env code off the event loop (session calls and expert calls in pools of their own), within
-        the call timeout; an exception or a timeout ends only this session."""
+    async def _call(self, owner: Session | Env, fn: Callable, *args: Any, inline: bool = False) -> Any:
+        """Run env code off the event loop (session calls and expert calls in pools of their own), or on it
+        when `inline` (a session's cheap steps), within the call timeout; an exception or a timeout ends only
+        this session."""
         env = owner.env if isinstance(owner, Session) else owner
-        if env.inline_step and isinstance(owner, Session):
+        if inline and isinstance(owner, Session):
             try:
-                return fn(*args)
+                with watchdog(self.call_timeout):
+                    return fn(*args)
+            except _Overran:
+                self.sessions.pop(owner.id, None)
+                await self._dispose(owner)  # the call was interrupted: nothing runs in this env any more
+                raise EnvTimeout(f"environment '{env.name}' did not finish {getattr(fn, '__name__', 'call')} "
+                                 f"within {self.call_timeout:g} s (session '{owner.id}' is closed)") from None
             except (UnknownTask, EpisodeDone):
                 raise
             except Exception as exc:

@@ -88,3 +88,19 @@ class SleepyEnv(EchoEnv):
         if action == "sleep":
             time.sleep(3.0)
         return super().step(action)
+
+
+class SpinningEnv(EchoEnv):
+    """Echo with steps on the event loop (`inline_step`), except that the action `spin` loops forever in Python,
+    swallowing every `Exception` on the way: only the server's watchdog can end it."""
+
+    name = "spinning"
+    inline_step = True
+
+    def step(self, action: str) -> StepResult:
+        while action == "spin":
+            try:
+                sum(range(1000))
+            except Exception:
+                pass
+        return super().step(action)

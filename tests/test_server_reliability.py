@@ -232,6 +232,18 @@ def test_an_env_call_past_the_timeout_ends_only_its_session(server_factory):
     assert r.status_code == 200 and r.json()["observation"]["text"] == "hi"
 
 
+def test_an_inline_step_past_the_timeout_is_interrupted_and_ends_only_its_session(server_factory):
+    server = server_factory("tests.fake_envs:SpinningEnv", call_timeout=1.0)
+    stuck = httpx.post(server.url + "/sessions", json={}).json()["session_id"]
+    other = httpx.post(server.url + "/sessions", json={}).json()["session_id"]
+    r = httpx.post(f"{server.url}/sessions/{stuck}/step", json={"action": "spin"}, timeout=30)
+    assert r.status_code == 504 and r.json()["code"] == "env_timeout" and "1 s" in r.json()["message"]
+    assert httpx.get(f"{server.url}/sessions/{stuck}").status_code == 404
+    # The event loop is free again: the step ran on it and was interrupted, not left running.
+    r = httpx.post(f"{server.url}/sessions/{other}/step", json={"action": "hi"}, timeout=5)
+    assert r.status_code == 200 and r.json()["observation"]["text"] == "hi"
+
+
 def test_textworld_plays_unlisted_games_only_within_its_budget(server_factory, tmp_path, monkeypatch):
     unlisted = "tw-cooking-r1-g1-s12345"  # well formed, held out, never listed: generating it costs seconds
     cache = {"AGENTGYM_CACHE": str(tmp_path)}

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_sciworld.py [--rounds 3] [--nondeterministic]
     .venv/bin/python bench/bench_sciworld.py --http 1 16 [--seconds 10] [--warmup 10] [--nondeterministic]
-    .venv/bin/python bench/bench_sciworld.py --http 4 --episode-steps 30 [--pool 4] [--seconds 60]
+    .venv/bin/python bench/bench_sciworld.py --http 4 --episode-steps 30 [--pool 4 --warmup 30] [--seconds 60]
 
 Both replay the same actions from a fresh load of each task: the gold paths of a few task types (up
 to the winning step; some actions make time pass, e.g. heating, waiting) and a walk of cheap actions
@@ -10,7 +10,8 @@ to the winning step; some actions make time pass, e.g. heating, waiting) and a w
 the valid actions of every state. With --http: sessions of `agentgym serve sciworld`, all created and
 warmed up (JIT) before the clock starts (bench/bench_protocol.py's clock includes starting one JVM per
 session), then stepped concurrently with `AsyncEnvClient`. With --episode-steps: as the runner does, one new
-session per episode (a JVM start each, unless --pool keeps closed sessions' JVMs for the next ones).
+session per episode (a JVM start each, unless --pool keeps closed sessions' JVMs for the next ones; with a pool,
+--warmup seconds of episodes run uncounted first, so the counted ones find warm JVMs, as on a long-running server).
 """
 
 from __future__ import annotations
@@ -110,12 +111,16 @@ async def episodes_over_http(url: str, sessions: int, seconds: float, steps: int
     return f"{sessions:8d} {counts['steps'] / elapsed:8.1f} {counts['episodes'] / elapsed * 60:12.1f}"
 
 
-def runner_main(sessions: list[int], seconds: float, steps: int, pool_size: int) -> None:
-    extra = {"AGENTGYM_SCIWORLD_POOL": str(pool_size)}
+def runner_main(sessions: list[int], seconds: float, steps: int, pool_size: int, warmup: float,
+                deterministic: bool) -> None:
+    extra = {"AGENTGYM_SCIWORLD_POOL": str(pool_size), "AGENTGYM_SCIWORLD_DETERMINISTIC": "1" if deterministic else "0"}
     with EnvServer("sciworld", max_sessions=max(sessions) + 4, extra_env=extra) as server:
-        print(f"HTTP, one session per {steps}-step episode (walk/look), pool={pool_size}, {seconds:.0f} s per row")
+        print(f"HTTP, one session per {steps}-step episode (walk/look), pool={pool_size}, deterministic="
+              f"{deterministic}, {warmup:.0f} s of episodes uncounted (JVM starts, JIT), then {seconds:.0f} s per row")
         print(f"{'sessions':>8s} {'steps/s':>8s} {'episodes/min':>12s}")
         for n in sessions:
+            if warmup:  # with a pool, the JVMs started and compiled here serve the counted episodes
+                asyncio.run(episodes_over_http(server.url, n, warmup, steps, WALK))
             print(asyncio.run(episodes_over_http(server.url, n, seconds, steps, WALK)), flush=True)
 
 
@@ -142,7 +147,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0, help="stepping before each HTTP measurement")
     args = parser.parse_args()
     if args.http and args.episode_steps:
-        runner_main(args.http, args.seconds, args.episode_steps, args.pool)
+        runner_main(args.http, args.seconds, args.episode_steps, args.pool, args.warmup if args.pool else 0,
+                    args.deterministic)
         return
     if args.http:
         http_main(args.http, args.seconds, args.warmup, args.deterministic, not args.look_only)

@@ -122,7 +122,9 @@ def test_splits_hold_out_task_types() -> None:
 
 
 def test_sessions_do_not_leak_jvms(server_factory) -> None:
-    server = server_factory("sciworld", ttl=10.0)  # room for a JVM start (deterministic JVMs load worlds slower)
+    # Session TTL 10 s: room for a JVM start (deterministic JVMs load worlds slower). The JVM pool is on (its
+    # default), with a 2 s TTL: a closed session's JVM waits in it, then ends.
+    server = server_factory("sciworld", ttl=10.0, extra_env={"AGENTGYM_SCIWORLD_POOL_TTL": "2"})
     pid = server.pid
     with EnvClient(server.url, timeout=120) as c:
         assert live_processes(pid, "java") == set()  # nothing starts before it is needed
@@ -134,11 +136,15 @@ def test_sessions_do_not_leak_jvms(server_factory) -> None:
         a.reset(task_id=IN_B)  # a reset reuses the session's JVM
         assert jvm_a <= live_processes(pid, "java") <= jvms
         a.close()
-        assert live_processes(pid, "java") <= jvms - jvm_a  # (b's JVM may have expired already)
+        assert jvm_a <= live_processes(pid, "java")  # idle in the pool, for the next session
+        deadline = time.monotonic() + 20
+        while jvm_a & live_processes(pid, "java") and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert not jvm_a & live_processes(pid, "java")  # closed once idle past the pool's TTL
         c.expert(IN_A)  # the catalog starts its own JVM for experts
         catalog = live_processes(pid, "java") - jvms
         assert len(catalog) == 1
-        deadline = time.monotonic() + 30  # b expires after 10 s idle: the reaper must close its JVM
+        deadline = time.monotonic() + 30  # b expires after 10 s idle; its JVM then waits 2 s in the pool
         while live_processes(pid, "java") != catalog and time.monotonic() < deadline:
             time.sleep(0.5)
         assert live_processes(pid, "java") == catalog

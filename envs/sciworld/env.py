@@ -49,8 +49,8 @@ class SciWorldEnv(Env):
     growth, genetics) behave differently from one JVM to the next: the expert's gold path (computed in
     the server's catalog JVM, replayed in the session's) lost grow-fruit v0 and v6 and
     mendelian-genetics-known-plant v30, and one agent's actions on a living-thing task scored 40, then
-    100. `deterministic=False` trades that for faster steps. `envs.sciworld.pool` can keep closed
-    sessions' JVMs warm.
+    100. `deterministic=False` trades that for faster steps. Closed sessions' JVMs wait warm for the next
+    session in `envs.sciworld.pool` (at most 8, each at most 120 s, by default).
     """
 
     name = "sciworld"
@@ -206,6 +206,6 @@ class SciWorldEnv(Env):
     def close(self) -> None:
         with self._lock:
             if self._sim is not None:
-                pool.POOL.give(self._sim)  # closes it, unless a pool is enabled (see envs.sciworld.pool)
+                pool.POOL.give(self._sim)  # kept warm for the next session, or closed (see envs.sciworld.pool)
                 self._sim = None
             self.done = True

@@ -3,20 +3,20 @@
 Env code runs in worker threads, from two pools so that one kind of request cannot starve the other:
 session calls (create, reset, step, close, pages) and expert computations on the catalog. A session's
 lock is held by every call into its env, closing included, so an env is never closed under a step.
-Steps of an env that declares `inline_step` run on the event loop instead (a thread hop and GIL hand-off
-cost about 0.8 ms a step, a quarter of a TextWorld step), under a SIGALRM watchdog with the call timeout.
+The calls into a session of an env that declares `inline_step` (steps, resets, pages; not its creation or
+closing) run on the event loop instead: a thread hop and GIL hand-off cost about 0.8 ms a call, a quarter of
+a TextWorld step, and more than an echo reset. A SIGALRM watchdog enforces the call timeout there.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,28 +40,39 @@ class _Overran(BaseException):
     swallow it)."""
 
 
-@contextlib.contextmanager
-def watchdog(seconds: float | None) -> Iterator[None]:
-    """Interrupt the code under it (with `_Overran`) once it has run `seconds`. It uses SIGALRM, so it guards
-    only on the main thread, where `agentgym serve` runs its event loop; elsewhere the code runs unguarded.
-    Code stuck in C without returning to the interpreter is not interrupted until it does."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    armed = True
+class Watchdog:
+    """`with WATCHDOG.guard(seconds):` interrupts the code under it (with `_Overran`) once it has run `seconds`.
+    It uses SIGALRM, so it guards only on the main thread, where `agentgym serve` runs its event loop; elsewhere
+    the code runs unguarded. Code stuck in C without returning to the interpreter is interrupted when it does.
+    The handler is installed once; each guarded call costs two `setitimer` calls (a few microseconds)."""
 
-    def overran(signum: int, frame: Any) -> None:
-        if armed:  # the alarm may land just after the call returned: then it is ignored
+    def __init__(self) -> None:
+        self.armed = self.installed = False
+        self.seconds: float | None = None
+
+    def guard(self, seconds: float | None) -> Watchdog:
+        self.seconds = seconds if seconds and threading.current_thread() is threading.main_thread() else None
+        return self
+
+    def _overran(self, signum: int, frame: Any) -> None:
+        if self.armed:  # the alarm may land just after the call returned: then it is ignored
             raise _Overran
 
-    previous = signal.signal(signal.SIGALRM, overran)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        armed = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    def __enter__(self) -> None:
+        if self.seconds:
+            if not self.installed:
+                signal.signal(signal.SIGALRM, self._overran)
+                self.installed = True
+            self.armed = True
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.seconds:
+            self.armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+WATCHDOG = Watchdog()  # one per process: inline calls run one at a time, on the event loop's thread
 
 
 @dataclass
@@ -186,7 +197,7 @@ class SessionManager:
                     f"session '{session.id}' has finished its episode (task '{session.task_id}'): "
                     "reset it (POST /sessions/{id}/reset) or create a new one"
                 )
-            result: StepResult = await self._call(session, session.env.step, action, inline=session.env.inline_step)
+            result: StepResult = await self._call(session, session.env.step, action)
             session.steps += 1
             session.total_reward += result.reward
             if not result.terminated and session.steps >= session.max_steps:  # the one place budgets are enforced
@@ -202,7 +213,7 @@ class SessionManager:
         """The session's current page, rendered under its lock."""
         async with session.lock:
             self._check_open(session)
-            return await self._call(session, render, inline=session.env.inline_step)
+            return await self._call(session, render)
 
     async def close(self, sid: str) -> None:
         """Close a session; a call in flight on it finishes first."""
@@ -242,14 +253,14 @@ class SessionManager:
         session.steps, session.done, session.total_reward = 0, False, 0.0
         session.last_used = time.monotonic()
 
-    async def _call(self, owner: Session | Env, fn: Callable, *args: Any, inline: bool = False) -> Any:
+    async def _call(self, owner: Session | Env, fn: Callable, *args: Any) -> Any:
         """Run env code off the event loop (session calls and expert calls in pools of their own), or on it
-        when `inline` (a session's cheap steps), within the call timeout; an exception or a timeout ends only
+        for a session of an `inline_step` env, within the call timeout; an exception or a timeout ends only
         this session."""
         env = owner.env if isinstance(owner, Session) else owner
-        if inline and isinstance(owner, Session):
+        if env.inline_step and isinstance(owner, Session):
             try:
-                with watchdog(self.call_timeout):
+                with WATCHDOG.guard(self.call_timeout):
                     return fn(*args)
             except _Overran:
                 self.sessions.pop(owner.id, None)

@@ -248,13 +248,14 @@ async def sciworld_sessions(url: str, sessions: int, concurrency: int) -> collec
 
 def bench_jvms(sessions: int, concurrency: int) -> list[tuple[str, str]]:
     before = live_processes(name="java")
-    ttl = 5.0
-    with EnvServer("sciworld", ttl=ttl, max_sessions=concurrency * 2) as server:
+    ttl, pool_ttl = 5.0, 3.0  # the JVM pool (on by default) keeps a closed session's JVM for pool_ttl s
+    extra = {"AGENTGYM_SCIWORLD_POOL_TTL": str(pool_ttl)}
+    with EnvServer("sciworld", ttl=ttl, max_sessions=concurrency * 2, extra_env=extra) as server:
         pid = server.pid
         t0 = time.monotonic()
         outcomes = asyncio.run(sciworld_sessions(server.url, sessions, concurrency))
         elapsed = time.monotonic() - t0
-        time.sleep(ttl * 2 + 2)  # the reaper closes the sessions left to expire
+        time.sleep(ttl * 2 + pool_ttl + 4)  # the reaper closes the sessions left to expire, then the pool their JVMs
         inside = live_processes(pid, "java")
     time.sleep(2)
     after = live_processes(name="java") - before

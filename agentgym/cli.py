@@ -198,6 +198,9 @@ mount_commands(app)
 
 
 def main() -> None:
+    from agentgym.netutil import raise_open_file_limit
+
+    raise_open_file_limit()  # collect and eval may hold two sockets per episode in flight
     app()
 
 

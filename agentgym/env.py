@@ -129,10 +129,11 @@ class Env:
     max_steps: ClassVar[int] = 50  # the default step budget; `max_steps_for` may give a task its own
     # The actions as tools (function schemas with the template of the action text); none: one `act(action)`.
     tools: ClassVar[tuple[Tool, ...]] = ()
-    # True when `step` and `reset` are so cheap (microseconds to a few ms of Python, no I/O) that the server
-    # may run them on the event loop instead of paying for a thread hop; a SIGALRM watchdog still ends a call
-    # at the call timeout.
+    # True when `step` is so cheap (microseconds to a few ms of Python, no I/O) that the server may run it on
+    # the event loop instead of paying for a thread hop (a SIGALRM watchdog still ends it at the call timeout);
+    # `inline_reset` the same for `reset`, which must then touch no shared state an interruption could corrupt.
     inline_step: ClassVar[bool] = False
+    inline_reset: ClassVar[bool] = False
     # Word swaps for the `held_out_reworded` split (agentgym.reworded); None: the env has no such split.
     rewording: ClassVar[Rewording | None] = None
     # Task ids `<env>-<kind>-s<seed>` declared once: `tasks`, `split_of` and `parse_task` follow from it.

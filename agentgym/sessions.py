@@ -3,9 +3,10 @@
 Env code runs in worker threads, from two pools so that one kind of request cannot starve the other:
 session calls (create, reset, step, close, pages) and expert computations on the catalog. A session's
 lock is held by every call into its env, closing included, so an env is never closed under a step.
-The calls into a session of an env that declares `inline_step` (steps, resets, pages; not its creation or
-closing) run on the event loop instead: a thread hop and GIL hand-off cost about 0.8 ms a call, a quarter of
-a TextWorld step, and more than an echo reset. A SIGALRM watchdog enforces the call timeout there.
+The steps (and pages) of an env that declares `inline_step`, and the resets of one that declares `inline_reset`,
+run on the event loop instead: a thread hop and GIL hand-off cost about 0.8 ms a call, a quarter of a TextWorld
+step, and more than an echo reset. A SIGALRM watchdog enforces the call timeout there (on the main thread,
+where `agentgym serve` runs its loop; a server on another thread sends them to the pool).
 """
 
 from __future__ import annotations
@@ -40,39 +41,38 @@ class _Overran(BaseException):
     swallow it)."""
 
 
-class Watchdog:
-    """`with WATCHDOG.guard(seconds):` interrupts the code under it (with `_Overran`) once it has run `seconds`.
-    It uses SIGALRM, so it guards only on the main thread, where `agentgym serve` runs its event loop; elsewhere
-    the code runs unguarded. Code stuck in C without returning to the interpreter is interrupted when it does.
-    The handler is installed once; each guarded call costs two `setitimer` calls (a few microseconds)."""
+_armed = False  # a guarded inline call is running (always on the main thread)
 
-    def __init__(self) -> None:
-        self.armed = self.installed = False
-        self.seconds: float | None = None
 
-    def guard(self, seconds: float | None) -> Watchdog:
-        self.seconds = seconds if seconds and threading.current_thread() is threading.main_thread() else None
-        return self
+def _overran(signum: int, frame: Any) -> None:
+    if _armed:  # a stray or late SIGALRM outside a guarded call is ignored
+        raise _Overran
 
-    def _overran(self, signum: int, frame: Any) -> None:
-        if self.armed:  # the alarm may land just after the call returned: then it is ignored
-            raise _Overran
+
+class _Watchdog:
+    """SIGALRM around one inline env call on the main thread: `_Overran` is raised into it once it has run
+    `seconds`, then again every 50 ms until it leaves (should the env swallow one with a bare `except:`). Code
+    stuck in C is interrupted when it returns to the interpreter; a call that returns just as the alarm fires
+    may still count as overrun. A process with inline envs owns SIGALRM and the real-time interval timer (the
+    handler is installed at the first guarded call). Two `setitimer` calls a guarded call, a few microseconds."""
+
+    installed = False
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
 
     def __enter__(self) -> None:
-        if self.seconds:
-            if not self.installed:
-                signal.signal(signal.SIGALRM, self._overran)
-                self.installed = True
-            self.armed = True
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        global _armed
+        if not _Watchdog.installed:
+            signal.signal(signal.SIGALRM, _overran)
+            _Watchdog.installed = True
+        _armed = True
+        signal.setitimer(signal.ITIMER_REAL, self.seconds, 0.05)
 
     def __exit__(self, *exc: object) -> None:
-        if self.seconds:
-            self.armed = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
-
-
-WATCHDOG = Watchdog()  # one per process: inline calls run one at a time, on the event loop's thread
+        global _armed
+        _armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 @dataclass
@@ -197,7 +197,7 @@ class SessionManager:
                     f"session '{session.id}' has finished its episode (task '{session.task_id}'): "
                     "reset it (POST /sessions/{id}/reset) or create a new one"
                 )
-            result: StepResult = await self._call(session, session.env.step, action)
+            result: StepResult = await self._call(session, session.env.step, action, inline=session.env.inline_step)
             session.steps += 1
             session.total_reward += result.reward
             if not result.terminated and session.steps >= session.max_steps:  # the one place budgets are enforced
@@ -213,7 +213,7 @@ class SessionManager:
         """The session's current page, rendered under its lock."""
         async with session.lock:
             self._check_open(session)
-            return await self._call(session, render)
+            return await self._call(session, render, inline=session.env.inline_step)
 
     async def close(self, sid: str) -> None:
         """Close a session; a call in flight on it finishes first."""
@@ -247,26 +247,29 @@ class SessionManager:
             raise self._unknown(session.id)
 
     async def _reset(self, session: Session, task_id: str, split: str, seed: int | None) -> None:
-        session.observation = await self._call(session, session.env.reset, task_id, seed)
+        session.observation = await self._call(session, session.env.reset, task_id, seed,
+                                               inline=session.env.inline_reset)
         session.task_id, session.split = task_id, split
         session.max_steps = session.requested_max_steps or session.env.max_steps_for(task_id)
         session.steps, session.done, session.total_reward = 0, False, 0.0
         session.last_used = time.monotonic()
 
-    async def _call(self, owner: Session | Env, fn: Callable, *args: Any) -> Any:
-        """Run env code off the event loop (session calls and expert calls in pools of their own), or on it
-        for a session of an `inline_step` env, within the call timeout; an exception or a timeout ends only
-        this session."""
+    async def _call(self, owner: Session | Env, fn: Callable, *args: Any, inline: bool = False) -> Any:
+        """Run env code off the event loop (session calls and expert calls in pools of their own), or on it when
+        `inline` (a session's cheap calls) and the watchdog can guard it, within the call timeout; an exception
+        or a timeout ends only this session."""
         env = owner.env if isinstance(owner, Session) else owner
-        if env.inline_step and isinstance(owner, Session):
+        main_thread = threading.current_thread() is threading.main_thread()  # SIGALRM reaches only it
+        if inline and isinstance(owner, Session) and (main_thread or not self.call_timeout):
             try:
-                with WATCHDOG.guard(self.call_timeout):
+                if not self.call_timeout:
+                    return fn(*args)
+                with _Watchdog(self.call_timeout):
                     return fn(*args)
             except _Overran:
                 self.sessions.pop(owner.id, None)
                 await self._dispose(owner)  # the call was interrupted: nothing runs in this env any more
-                raise EnvTimeout(f"environment '{env.name}' did not finish {getattr(fn, '__name__', 'call')} "
-                                 f"within {self.call_timeout:g} s (session '{owner.id}' is closed)") from None
+                raise self._timed_out(env, fn, f"session '{owner.id}' is closed") from None
             except (UnknownTask, EpisodeDone):
                 raise
             except Exception as exc:
@@ -276,21 +279,20 @@ class SessionManager:
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.call_timeout)
         except TimeoutError:
-            name = getattr(fn, "__name__", "call")
             if isinstance(owner, Session):
                 self.sessions.pop(owner.id, None)
                 owner.closed = True
                 self._dispose_later(owner, future)
-                where = f"session '{owner.id}' is closed"
-            else:
-                where = "no session was affected"
-            raise EnvTimeout(
-                f"environment '{env.name}' did not finish {name} within {self.call_timeout:g} s ({where})"
-            ) from None
+                raise self._timed_out(env, fn, f"session '{owner.id}' is closed") from None
+            raise self._timed_out(env, fn, "no session was affected") from None
         except (UnknownTask, EpisodeDone):
             raise
         except Exception as exc:
             raise await self._failed(owner, fn, exc) from exc
+
+    def _timed_out(self, env: Env, fn: Callable, where: str) -> EnvTimeout:
+        return EnvTimeout(f"environment '{env.name}' did not finish {getattr(fn, '__name__', 'call')} within "
+                          f"{self.call_timeout:g} s ({where})")
 
     async def _failed(self, owner: Session | Env, fn: Callable, exc: Exception) -> EnvFailure:
         """Log an env exception, close the session it happened in, and say so in the error."""

@@ -28,8 +28,10 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
+import multiprocessing.queues
+import multiprocessing.synchronize
 import os
-import resource
+import queue
 import time
 
 import aiohttp
@@ -40,6 +42,7 @@ from agentgym.client import AsyncEnvClient
 from agentgym.env_server import EnvServer
 from agentgym.feedback import EnvError
 from agentgym.llm import LLM, Completion, Messages, OpenAIChatLLM, Sampling
+from agentgym.netutil import free_port, raise_open_file_limit
 from agentgym.runner import Runner, RunnerConfig
 
 
@@ -171,7 +174,7 @@ async def replay(llm_url: str, model: str, episodes: list[list[dict]], concurren
 
 
 def _replay_child(llm_url: str, model: str, episodes: list[list[dict]], concurrency: int,
-                  barrier: multiprocessing.synchronize.Barrier, results: multiprocessing.Queue) -> None:
+                  barrier: multiprocessing.synchronize.Barrier, results: multiprocessing.queues.Queue) -> None:
     barrier.wait()  # every process starts together, after its imports
     results.put(asyncio.run(replay(llm_url, model, episodes, concurrency)))
 
@@ -189,12 +192,20 @@ def replay_all(llm_url: str, model: str, episodes: list[list[dict]], concurrency
                                                             barrier, results)) for i in range(procs)]
         for c in children:
             c.start()
-        parts = [results.get() for _ in children]
-        for c in children:
-            c.join()
+        try:
+            parts = [results.get(timeout=3600) for _ in children]
+        except queue.Empty:
+            codes = [c.exitcode for c in children]
+            raise RuntimeError(f"a replay process gave no result (exit codes {codes})") from None
+        finally:
+            for c in children:
+                c.join(timeout=10)
+                if c.is_alive():
+                    c.terminate()
     elapsed = max(p["end"] for p in parts) - min(p["start"] for p in parts)
     calls = sum(p["calls"] for p in parts)
-    return {"tokens_s": sum(p["generated"] for p in parts) / elapsed, "seconds": elapsed, "calls": calls,
+    generated = sum(p["generated"] for p in parts)
+    return {"tokens_s": generated / elapsed, "generated": generated, "seconds": elapsed, "calls": calls,
             "prompt_tokens": sum(p["prompt"] for p in parts) / max(1, calls), "procs": procs,
             "client_cpu": sum(p["cpu"] for p in parts) / elapsed}
 
@@ -212,16 +223,12 @@ def main() -> None:
                     "ceiling); no vLLM")
     ap.add_argument("--json", default="", help="also write the figures to this file")
     args = ap.parse_args()
-    # Thousands of episodes hold two sockets each (LLM, env): lift the soft file limit to the hard one.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()  # thousands of episodes hold two sockets each (LLM, env)
 
     rows = []
     with contextlib.ExitStack() as stack:
         llm_url = args.llm_url
         if args.instant_llm:
-            from agentgym.netutil import free_port
-
             port = free_port()
             stand_in = multiprocessing.get_context("spawn").Process(target=serve_instant_llm,
                                                                     args=(port, args.tokens), daemon=True)

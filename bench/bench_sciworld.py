@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_sciworld.py [--rounds 3] [--nondeterministic]
     .venv/bin/python bench/bench_sciworld.py --http 1 16 [--seconds 10] [--warmup 10] [--nondeterministic]
-    .venv/bin/python bench/bench_sciworld.py --http 4 --episode-steps 30 [--pool 4 --warmup 30] [--seconds 60]
+    .venv/bin/python bench/bench_sciworld.py --http 4 --episode-steps 30 [--pool 4] [--warmup 40] [--seconds 30]
 
 Both replay the same actions from a fresh load of each task: the gold paths of a few task types (up
 to the winning step; some actions make time pass, e.g. heating, waiting) and a walk of cheap actions
@@ -26,7 +26,7 @@ from scienceworld import ScienceWorldEnv
 
 from agentgym import AsyncEnvClient
 from agentgym.env_server import EnvServer
-from envs.sciworld import tasks
+from envs.sciworld import pool, tasks
 from envs.sciworld.env import SciWorldEnv
 
 # Cheap actions (moving, looking, one unknown command), as an agent exploring the house would send.
@@ -142,7 +142,9 @@ def main() -> None:
     parser.add_argument("--http", type=int, nargs="+", metavar="SESSIONS", help="measure through a server instead")
     parser.add_argument("--seconds", type=float, default=10.0, help="time per HTTP measurement")
     parser.add_argument("--episode-steps", type=int, help="HTTP: a new session per episode of this many steps")
-    parser.add_argument("--pool", type=int, default=0, help="with --episode-steps: AGENTGYM_SCIWORLD_POOL")
+    parser.add_argument("--pool", type=int, default=pool.DEFAULT_SIZE,
+                        help="with --episode-steps: AGENTGYM_SCIWORLD_POOL (the server's default; 0: no pool, and "
+                             "then no warm-up either, since no JVM would outlive it)")
     parser.add_argument("--look-only", action="store_true", help="HTTP: only the 'look' row (bench_protocol's action)")
     parser.add_argument("--warmup", type=float, default=10.0, help="stepping before each HTTP measurement")
     args = parser.parse_args()

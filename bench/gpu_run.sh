@@ -28,6 +28,8 @@ start_vllm() {
     kill -0 $vllm_pid 2>/dev/null || { echo "vLLM on $port died; see $out/vllm-$port.log"; return 1; }
     sleep 1
   done
+  echo "vLLM on $port did not answer in 600 s; stopping it"
+  stop_vllm
   return 1
 }
 

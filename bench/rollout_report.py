@@ -50,11 +50,16 @@ def medians(runs: dict[str, list[dict]]) -> list[str]:
         for c, rs in sorted(by_conc.items()):
             eff = [r["collection"]["tokens_s"] / r["vllm"]["tokens_s"] for r in rs]
             # Pooled: all tokens over all seconds on each side, so a long round weighs as much as it ran.
-            pooled = (sum(r["collection"]["generated"] for r in rs) / sum(r["collection"]["seconds"] for r in rs)) / (
-                sum(r["vllm"]["tokens_s"] * r["vllm"]["seconds"] for r in rs) / sum(r["vllm"]["seconds"] for r in rs))
+            pooled = pooled_rate([r["collection"] for r in rs]) / pooled_rate([r["vllm"] for r in rs])
             lines.append(f"| {label} | {c} | {len(rs)} | {statistics.median(eff):.2f} ({min(eff):.2f}-{max(eff):.2f})"
-                         f" | {pooled:.2f} |")
+                         f" | {pooled:.3f} |")
     return lines
+
+
+def pooled_rate(sides: list[dict]) -> float:
+    """Tokens/s over all the rounds of one side. Files from before `generated` was kept on the replay side
+    give it back as tokens/s x seconds."""
+    return sum(s.get("generated", s["tokens_s"] * s["seconds"]) for s in sides) / sum(s["seconds"] for s in sides)
 
 
 def plot(runs: dict[str, list[dict]], path: Path) -> None:

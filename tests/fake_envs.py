@@ -92,15 +92,27 @@ class SleepyEnv(EchoEnv):
 
 class SpinningEnv(EchoEnv):
     """Echo with steps on the event loop (`inline_step`), except that the action `spin` loops forever in Python,
-    swallowing every `Exception` on the way: only the server's watchdog can end it."""
+    swallowing every `Exception`, and the first `BaseException` too: only a watchdog that comes back can end it."""
 
     name = "spinning"
     inline_step = True
 
     def step(self, action: str) -> StepResult:
+        swallowed = False
         while action == "spin":
             try:
                 sum(range(1000))
             except Exception:
                 pass
+            except BaseException:
+                if swallowed:
+                    raise
+                swallowed = True
         return super().step(action)
+
+
+class SleepyInlineEnv(SleepyEnv):
+    """SleepyEnv with its steps on the event loop where the server can guard them."""
+
+    name = "sleepy-inline"
+    inline_step = True

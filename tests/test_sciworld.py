@@ -122,9 +122,9 @@ def test_splits_hold_out_task_types() -> None:
 
 
 def test_sessions_do_not_leak_jvms(server_factory) -> None:
-    # Session TTL 10 s: room for a JVM start (deterministic JVMs load worlds slower). The JVM pool is on (its
-    # default), with a 2 s TTL: a closed session's JVM waits in it, then ends.
-    server = server_factory("sciworld", ttl=10.0, extra_env={"AGENTGYM_SCIWORLD_POOL_TTL": "2"})
+    # Session TTL 20 s: room for JVM starts and the pool's wait below before b expires (deterministic JVMs load
+    # worlds slower). The JVM pool is on (its default), with a 5 s TTL: a closed session's JVM waits, then ends.
+    server = server_factory("sciworld", ttl=20.0, extra_env={"AGENTGYM_SCIWORLD_POOL_TTL": "5"})
     pid = server.pid
     with EnvClient(server.url, timeout=120) as c:
         assert live_processes(pid, "java") == set()  # nothing starts before it is needed
@@ -144,7 +144,7 @@ def test_sessions_do_not_leak_jvms(server_factory) -> None:
         c.expert(IN_A)  # the catalog starts its own JVM for experts
         catalog = live_processes(pid, "java") - jvms
         assert len(catalog) == 1
-        deadline = time.monotonic() + 30  # b expires after 10 s idle; its JVM then waits 2 s in the pool
+        deadline = time.monotonic() + 45  # b expires after 20 s idle; its JVM then waits 5 s in the pool
         while live_processes(pid, "java") != catalog and time.monotonic() < deadline:
             time.sleep(0.5)
         assert live_processes(pid, "java") == catalog

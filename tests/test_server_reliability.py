@@ -6,6 +6,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -14,13 +15,13 @@ import orjson
 import pytest
 
 from agentgym.env_server import EnvServer, parse_env_options
-from agentgym.errors import ERRORS_BY_CODE, NotFound, UnknownTask
+from agentgym.errors import ERRORS_BY_CODE, EnvTimeout, NotFound, UnknownTask
 from agentgym.protocol import ROUTES, ClosedResponse, openapi_schema
 from agentgym.server import create_app
 from agentgym.sessions import SessionManager
 from envs.echo import EchoEnv
 from envs.textworld import TextWorldEnv, games
-from tests.fake_envs import WatchCloseEnv
+from tests.fake_envs import SleepyInlineEnv, WatchCloseEnv
 
 
 def raw_request(url: str, head: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -235,6 +236,27 @@ def test_an_env_call_past_the_timeout_ends_only_its_session(server_factory, env,
     # Other sessions go on: the stuck call runs on in its thread, or was interrupted and freed the event loop.
     r = httpx.post(f"{server.url}/sessions/{other}/step", json={"action": "hi"}, timeout=5)
     assert r.status_code == 200 and r.json()["observation"]["text"] == "hi"
+
+
+def test_inline_steps_off_the_main_thread_go_to_the_pool_and_still_time_out():
+    """SIGALRM reaches only the main thread: a server running elsewhere must not run inline steps unguarded."""
+
+    async def scenario() -> str:
+        manager = SessionManager(SleepyInlineEnv, call_timeout=0.5)
+        session = await manager.create("echo-1", "held_in", None, None)
+        try:
+            await manager.step(session, "sleep")  # 3 s: past the timeout
+            return "returned"
+        except EnvTimeout as exc:
+            return str(exc)
+        finally:
+            await manager.close_all()
+
+    outcome: list[str] = []
+    thread = threading.Thread(target=lambda: outcome.append(asyncio.run(scenario())))
+    thread.start()
+    thread.join(timeout=60)
+    assert outcome and "did not finish step within 0.5 s" in outcome[0]
 
 
 def test_textworld_plays_unlisted_games_only_within_its_budget(server_factory, tmp_path, monkeypatch):

@@ -102,7 +102,7 @@ class BabyAIEnv(Env):
         text=(("You see", "You notice"), ("steps forward", "steps ahead"), ("step forward", "step ahead"),
               ("Your mission", "Your goal"), ("go to", "move to"), ("next to", "beside")),
     )
-    inline_step = True
+    inline_step = inline_reset = True
     seeded_tasks = TASKS
 
     def __init__(self) -> None:

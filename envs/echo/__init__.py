@@ -13,7 +13,7 @@ class EchoEnv(Env):
     instruction = "Repeat after the observation, then act `finish` to end the episode."
     action_format = "any non-empty text; `finish` ends the episode"
     max_steps = 1000
-    inline_step = True
+    inline_step = inline_reset = True
 
     def tasks(self, split: str) -> list[str]:
         ranges = {"held_in": range(100), "held_out": range(100, 120)}

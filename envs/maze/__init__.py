@@ -73,7 +73,7 @@ class MazeEnv(Env):
     action_format = "move north|south|east|west"
     splits = {"held_in": (HELD_IN_SIZES, HELD_IN_SEEDS), "held_out": (HELD_OUT_SIZES, HELD_OUT_SEEDS)}
     max_steps = STEPS_PER_CELL * max(HELD_OUT_SIZES) ** 2  # the largest maze's budget; each maze has its own
-    inline_step = True
+    inline_step = inline_reset = True
     tools = (Tool("move", "Move one cell in a compass direction (a wall wastes the turn).",
                   {"direction": {"type": "string", "enum": list(DIRECTIONS), "description": "where to move"}},
                   "move {direction}"),)

@@ -89,7 +89,7 @@ class TextCraftEnv(Env):
         text=(("Crafting commands", "Recipes"), ("Goal", "Target"), ("Got", "Fetched"), ("Crafted", "Made"),
               ("crafting commands", "recipes"), ("Inventory", "Items")),
     )
-    inline_step = True
+    inline_step = inline_reset = True
 
     def __init__(self) -> None:
         self.graph = graph()

@@ -45,7 +45,8 @@ class TextWorldEnv(Env):
     action_format = "one short imperative command in lowercase, e.g. 'take apple' (best: one of the available actions)"
     max_steps = 50
     # A step costs about 3 ms of Python: on the event loop it saves the thread hop that cost a quarter of that
-    # (bench/bench_protocol.py); the server's watchdog still ends a step that overruns the call timeout.
+    # (bench/bench_protocol.py); the server's watchdog still ends a step that overruns the call timeout. Resets
+    # stay in the pool: a new game's load takes longer, reads files and parses with a process-wide parser.
     inline_step = True
     # Reworded held-out variants: other verbs (`take` is `pick up`, ...) and a few of the game's phrases.
     rewording = Rewording(

@@ -58,7 +58,7 @@ class WordleEnv(Env):
     )
     action_format = "guess WORD"
     max_steps = 20  # 6 attempts plus room for rejected guesses
-    inline_step = True
+    inline_step = inline_reset = True
     # Reworded held-out variants: the colours named for what they mean, other words in the messages. The
     # command word stays: `guess` is itself a word of the list, so it cannot stop being a command without
     # becoming impossible to guess (and the bare word is a guess anyway).

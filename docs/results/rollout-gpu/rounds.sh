@@ -1,4 +1,4 @@
-# As run on the device (bash rounds.sh REPO), after bench/gpu_run.sh rollout: four more rounds at 256-1,024.
+# As run on the device (bash rounds.sh REPO), after bench/gpu_run.sh rollout: 3 more rounds at 256, 2 at 512, 2 at 1,024.
 cd "$1"
 source <(sed -n '/^start_vllm()/,/^}/p;/^stop_vllm()/,/^}/p' bench/gpu_run.sh)
 export PYTHONPATH=/tmp/site:. VLLM_USE_FLASHINFER_SAMPLER=0 AGENTGYM_CACHE=/tmp/agentgym

@@ -12,6 +12,7 @@ where `agentgym serve` runs its loop; a server on another thread sends them to t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import signal
@@ -42,6 +43,7 @@ class _Overran(BaseException):
 
 
 _armed = False  # a guarded inline call is running (always on the main thread)
+_installed = False  # the SIGALRM handler is in place (once per process)
 
 
 def _overran(signum: int, frame: Any) -> None:
@@ -56,16 +58,14 @@ class _Watchdog:
     may still count as overrun. A process with inline envs owns SIGALRM and the real-time interval timer (the
     handler is installed at the first guarded call). Two `setitimer` calls a guarded call, a few microseconds."""
 
-    installed = False
-
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
     def __enter__(self) -> None:
-        global _armed
-        if not _Watchdog.installed:
+        global _armed, _installed
+        if not _installed:
             signal.signal(signal.SIGALRM, _overran)
-            _Watchdog.installed = True
+            _installed = True
         _armed = True
         signal.setitimer(signal.ITIMER_REAL, self.seconds, 0.05)
 
@@ -259,12 +259,12 @@ class SessionManager:
         `inline` (a session's cheap calls) and the watchdog can guard it, within the call timeout; an exception
         or a timeout ends only this session."""
         env = owner.env if isinstance(owner, Session) else owner
-        main_thread = threading.current_thread() is threading.main_thread()  # SIGALRM reaches only it
-        if inline and isinstance(owner, Session) and (main_thread or not self.call_timeout):
+        # Inline only where the watchdog can guard the call (SIGALRM reaches the main thread alone), or where
+        # there is no timeout to enforce.
+        if inline and isinstance(owner, Session) and (
+                not self.call_timeout or threading.current_thread() is threading.main_thread()):
             try:
-                if not self.call_timeout:
-                    return fn(*args)
-                with _Watchdog(self.call_timeout):
+                with _Watchdog(self.call_timeout) if self.call_timeout else contextlib.nullcontext():
                     return fn(*args)
             except _Overran:
                 self.sessions.pop(owner.id, None)

@@ -32,12 +32,14 @@ import multiprocessing.queues
 import multiprocessing.synchronize
 import os
 import queue
+import sys
 import time
 
 import aiohttp
 import orjson
 import psutil
 
+from agentgym.child import ChildServer
 from agentgym.client import AsyncEnvClient
 from agentgym.env_server import EnvServer
 from agentgym.feedback import EnvError
@@ -76,15 +78,6 @@ async def reset_prefix_cache(llm_url: str) -> bool:
         return r.status == 200
 
 
-def tree_cpu(proc: psutil.Process) -> float:
-    """CPU seconds of a process and all its children (a child server runs under its guard)."""
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += sum(p.cpu_times()[:2])
-    return total
-
-
 def serve_instant_llm(port: int, tokens: int) -> None:
     """The bench's stand-in for vLLM: every chat call is answered at once with `tokens` words (which the maze
     refuses as an action, like a model's random tokens), and usage counts them as `tokens` tokens."""
@@ -113,15 +106,19 @@ def serve_instant_llm(port: int, tokens: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, backlog=4096)
 
 
-async def wait_until_up(url: str, seconds: float = 30.0) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(int(seconds * 10)):
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(url) as r:
-                    if r.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up in {seconds:g} s")
+class InstantLLM(ChildServer):
+    """`serve_instant_llm` as a child server (started, awaited and stopped like the project's other servers)."""
+
+    label = "instant-llm"
+
+    def __init__(self, tokens: int):
+        super().__init__()
+        self.tokens, self.port = tokens, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.bench_rollout", "--serve-instant-llm", str(self.port),
+                "--tokens", str(self.tokens)]
 
 
 async def collection(llm_url: str, env_url: str, concurrency: int, tokens: int, steps: int,
@@ -135,12 +132,12 @@ async def collection(llm_url: str, env_url: str, concurrency: int, tokens: int, 
         episodes = max(4, 2 * concurrency)
         await runner.info()
         await llm.resolve_model()
-        me = psutil.Process()  # alone: the env server and the stand-in LLM are its children
-        cpu0 = (sum(me.cpu_times()[:2]), tree_cpu(env_server) if env_server else 0.0)
+        procs = [psutil.Process(), env_server]  # this process alone (the servers are its children), the env server
+        cpu0 = [sum(p.cpu_times()[:2]) if p else 0.0 for p in procs]
         t0 = time.perf_counter()
         trajs = await runner.run([(i, tasks[i % len(tasks)]) for i in range(episodes)])
         elapsed = time.perf_counter() - t0
-        cpu1 = (sum(me.cpu_times()[:2]), tree_cpu(env_server) if env_server else 0.0)
+        cpu1 = [sum(p.cpu_times()[:2]) if p else 0.0 for p in procs]
     await llm.aclose()
     requests = list(llm.episodes.values())
     calls = sum(map(len, requests))  # every call sent, retried replies included (the replay sends them all)
@@ -222,20 +219,18 @@ def main() -> None:
     ap.add_argument("--instant-llm", action="store_true", help="a stand-in LLM that answers at once (the runner's "
                     "ceiling); no vLLM")
     ap.add_argument("--json", default="", help="also write the figures to this file")
+    ap.add_argument("--serve-instant-llm", type=int, metavar="PORT", help=argparse.SUPPRESS)  # InstantLLM's child
     args = ap.parse_args()
+    if args.serve_instant_llm:
+        serve_instant_llm(args.serve_instant_llm, args.tokens)
+        return
     raise_open_file_limit()  # thousands of episodes hold two sockets each (LLM, env)
 
     rows = []
     with contextlib.ExitStack() as stack:
         llm_url = args.llm_url
         if args.instant_llm:
-            port = free_port()
-            stand_in = multiprocessing.get_context("spawn").Process(target=serve_instant_llm,
-                                                                    args=(port, args.tokens), daemon=True)
-            stand_in.start()
-            stack.callback(stand_in.terminate)
-            llm_url = f"http://127.0.0.1:{port}"
-            asyncio.run(wait_until_up(llm_url + "/health"))
+            llm_url = stack.enter_context(InstantLLM(args.tokens)).url
         elif not llm_url:
             from agentgym.vllm_server import VLLMServer
 
@@ -243,7 +238,7 @@ def main() -> None:
             os.environ.setdefault("VLLM_SERVER_DEV_MODE", "1")  # for /reset_prefix_cache
             llm_url = stack.enter_context(VLLMServer(args.model)).url
         env = stack.enter_context(EnvServer(args.env, max_sessions=4096))
-        env_url, env_proc = env.url, psutil.Process(env.proc.pid)
+        env_url, env_proc = env.url, psutil.Process(env.pid)
         asyncio.run(collection(llm_url, env_url, 2, args.tokens, 1))  # warm-up
         if not asyncio.run(reset_prefix_cache(llm_url)):
             print("note: this vLLM has no /reset_prefix_cache (start it with VLLM_SERVER_DEV_MODE=1): the replay "
